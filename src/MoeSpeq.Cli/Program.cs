@@ -1,0 +1,1 @@
+return MoeSpeq.Cli.CliApp.Run(args);
