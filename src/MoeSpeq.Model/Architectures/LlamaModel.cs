@@ -1,0 +1,146 @@
+using System.Numerics.Tensors;
+using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Model.Experts;
+using MoeSpeq.Model.Layers;
+using MoeSpeq.Tensors;
+
+namespace MoeSpeq.Model.Architectures;
+
+/// <summary>
+/// llama.cpp's <c>llama</c> architecture: pre-norm decoder blocks with RMSNorm, RoPE (NORM pairing), grouped-query
+/// attention and a SwiGLU feed-forward that is either dense or a Mixtral-style mixture of experts
+/// (stacked <c>ffn_{gate,up,down}_exps</c>, router <c>ffn_gate_inp</c>, softmax → top-k → renormalise).
+/// </summary>
+public sealed class LlamaModel : LanguageModel
+{
+    sealed record Layer(
+        float[] AttnNorm, WeightMatrix Wq, WeightMatrix Wk, WeightMatrix Wv, WeightMatrix Wo,
+        float[] FfnNorm, WeightMatrix? Router, WeightMatrix? FfnGate, WeightMatrix? FfnUp, WeightMatrix? FfnDown);
+
+    readonly WeightMatrix _tokenEmbedding; // [vocab, dim]
+    readonly float[] _outputNorm;          // [dim]
+    readonly WeightMatrix _output;         // [vocab, dim]; the embedding itself when tied
+    readonly Layer[] _layers;
+    readonly Rope _rope;
+    readonly IExpertExecutor? _experts;
+
+    LlamaModel(GgufFile file, ModelConfig c, ModelOptions options) : base(file, c, options)
+    {
+        var w = new ModelWeights(file);
+        int dim = c.EmbeddingLength;
+        _tokenEmbedding = w.Matrix(TensorId.TokenEmbedding, -1, dim, c.VocabSize);
+        _outputNorm = w.Vector(TensorId.OutputNorm, -1, dim);
+        _output = w.Has(TensorId.Output) ? w.Matrix(TensorId.Output, -1, dim, c.VocabSize) : _tokenEmbedding;
+        _rope = new Rope(c.RopeDimensionCount, c.RopeFreqBase, c.RopeFreqScale, c.RopeMode);
+
+        _layers = new Layer[c.BlockCount];
+        var experts = new ExpertWeights[c.BlockCount][];
+        for (int l = 0; l < c.BlockCount; l++)
+        {
+            bool moe = w.Has(TensorId.FfnRouter, l);
+            if (moe && !c.IsMoe) throw new ModelLoadException($"blk.{l} has a router but {c.Architecture}.expert_count is missing");
+            int ffn = moe ? c.ExpertFeedForwardLength : c.FeedForwardLength;
+            experts[l] = moe
+                ? Zip(w.ExpertMatrices(TensorId.FfnGateExperts, l, dim, ffn, c.ExpertCount),
+                      w.ExpertMatrices(TensorId.FfnUpExperts, l, dim, ffn, c.ExpertCount),
+                      w.ExpertMatrices(TensorId.FfnDownExperts, l, ffn, dim, c.ExpertCount))
+                : [];
+            _layers[l] = new Layer(
+                w.Vector(TensorId.AttnNorm, l, dim),
+                w.Matrix(TensorId.AttnQ, l, dim, c.QueryWidth),
+                w.Matrix(TensorId.AttnK, l, dim, c.KeyWidth),
+                w.Matrix(TensorId.AttnV, l, dim, c.ValueWidth),
+                w.Matrix(TensorId.AttnOutput, l, c.HeadCount * c.ValueLength, dim),
+                w.Vector(TensorId.FfnNorm, l, dim),
+                moe ? w.Matrix(TensorId.FfnRouter, l, dim, c.ExpertCount) : null,
+                moe ? null : w.Matrix(TensorId.FfnGate, l, dim, ffn),
+                moe ? null : w.Matrix(TensorId.FfnUp, l, dim, ffn),
+                moe ? null : w.Matrix(TensorId.FfnDown, l, ffn, dim));
+        }
+        if (c.IsMoe)
+        {
+            var layout = new ExpertLayout(c, file, experts, MatMul);
+            _experts = options.ExpertExecutor?.Invoke(layout)
+                ?? new ResidentExpertExecutor(experts, new ExpertFfn(MatMul, dim, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, options.MaxBatch * c.ExpertUsedCount);
+        }
+    }
+
+    public static LanguageModel Load(GgufFile file, ModelOptions options) =>
+        new LlamaModel(file, ModelConfig.FromGguf(file.Header, RopeMode.Norm), options);
+
+    static ExpertWeights[] Zip(WeightMatrix[] gate, WeightMatrix[] up, WeightMatrix[] down) =>
+        [.. gate.Select((g, e) => new ExpertWeights(g, up[e], down[e]))];
+
+    protected override void Forward(RunState s, ReadOnlySpan<int> tokens, int pos0, int logitRows)
+    {
+        var c = Config;
+        int n = tokens.Length, dim = c.EmbeddingLength, kw = c.KeyWidth, vw = c.ValueWidth, k = c.ExpertUsedCount;
+        float eps = c.RmsNormEps, kqScale = 1f / MathF.Sqrt(c.KeyLength);
+        var x = s.Residual.AsSpan(0, n * dim);        // [n, dim] residual stream
+        var xn = s.Normed.AsSpan(0, n * dim);         // [n, dim] normalised input of a block
+        var q = s.Query.AsSpan(0, n * c.QueryWidth);  // [n, heads·headDim]
+        var attn = s.AttentionOut.AsSpan(0, n * c.HeadCount * c.ValueLength);
+        var proj = s.Projected.AsSpan(0, n * dim);    // [n, dim] block output before the residual add
+
+        for (int t = 0; t < n; t++) Dequantize.Row(_tokenEmbedding.Type, _tokenEmbedding.Row(tokens[t]), x.Slice(t * dim, dim));
+        int half = _rope.Dims / 2;
+        for (int t = 0; t < n; t++) _rope.Angles(pos0 + t, s.RopeCos.AsSpan(t * half, half), s.RopeSin.AsSpan(t * half, half));
+
+        for (int l = 0; l < c.BlockCount; l++)
+        {
+            var L = _layers[l];
+            var keys = s.Cache.Keys(l);                              // [ctx, kvHeads·headDim]
+            var values = s.Cache.Values(l);                          // [ctx, kvHeads·valueDim]
+            var newKeys = keys.Slice(pos0 * kw, n * kw);             // this batch's rows of the cache
+            var newValues = values.Slice(pos0 * vw, n * vw);
+
+            // Attention block: x += Wo · attention(rope(Wq·xn), rope(Wk·xn), Wv·xn)
+            RmsNorm.ApplyRows(x, L.AttnNorm, xn, n, eps);
+            MatMul.Multiply(L.Wq, xn, q, n);
+            MatMul.Multiply(L.Wk, xn, newKeys, n);
+            MatMul.Multiply(L.Wv, xn, newValues, n);
+            for (int t = 0; t < n; t++)
+            {
+                var cos = s.RopeCos.AsSpan(t * half, half);
+                var sin = s.RopeSin.AsSpan(t * half, half);
+                _rope.Apply(q.Slice(t * c.QueryWidth, c.QueryWidth), c.KeyLength, cos, sin);
+                _rope.Apply(newKeys.Slice(t * kw, kw), c.KeyLength, cos, sin);
+            }
+            s.Attention.Compute(Pool, q, keys, values, attn, n, pos0, c.HeadCount, c.HeadCountKv, c.KeyLength, c.ValueLength, kqScale);
+            Sink?.Record("attn_out", l, attn);
+            MatMul.Multiply(L.Wo, attn, proj, n);
+            TensorPrimitives.Add(x, proj, x);
+
+            // Feed-forward block: x += FFN(xn), routed through the experts in MoE layers
+            RmsNorm.ApplyRows(x, L.FfnNorm, xn, n, eps);
+            if (L.Router is { } router)
+            {
+                var logits = s.RouterLogits.AsSpan(0, n * c.ExpertCount); // [n, experts]
+                var ids = s.ExpertIds.AsSpan(0, n * k);                   // [n, k]
+                var weights = s.ExpertWeights.AsSpan(0, n * k);           // [n, k]
+                MatMul.Multiply(router, xn, logits, n);
+                Router.SoftmaxTopK(logits, n, c.ExpertCount, k, renormalize: true, ids, weights);
+                _experts!.Forward(l, xn, ids, weights, n, k, proj);
+            }
+            else
+            {
+                int ffn = c.FeedForwardLength;
+                var gate = s.FfnGate.AsSpan(0, n * ffn); // [n, ffn]
+                var up = s.FfnUp.AsSpan(0, n * ffn);     // [n, ffn]
+                MatMul.Multiply(L.FfnGate!.Value, xn, gate, n);
+                MatMul.Multiply(L.FfnUp!.Value, xn, up, n);
+                SwiGlu.Apply(gate, up);
+                MatMul.Multiply(L.FfnDown!.Value, gate, proj, n);
+            }
+            Sink?.Record("ffn_out", l, proj);
+            TensorPrimitives.Add(x, proj, x);
+        }
+
+        if (logitRows == 0) return;
+        int first = n - logitRows;
+        var lastX = x.Slice(first * dim, logitRows * dim);
+        var lastXn = xn[..(logitRows * dim)];
+        RmsNorm.ApplyRows(lastX, _outputNorm, lastXn, logitRows, eps);
+        MatMul.Multiply(_output, lastXn, s.Logits.AsSpan(0, logitRows * c.VocabSize), logitRows);
+    }
+}

@@ -1,0 +1,15 @@
+namespace MoeSpeq.Model.Experts;
+
+/// <summary>
+/// The seam between a model and the routed experts. The model routes (it owns the router); the executor runs the
+/// chosen experts wherever their weights live: resident in the mapped file, in a budgeted cache fed from disk, or
+/// behind an emulated link. Architectures call only this interface, so storage policy never enters a forward pass.
+/// </summary>
+public interface IExpertExecutor
+{
+    /// <summary>
+    /// output[t, :] = Σ_j weights[t, j] · Expert(layer, ids[t, j])(hidden[t, :]), summed in slot order j = 0..k−1.
+    /// hidden, output: [tokens, dim]; ids, weights: [tokens, k].
+    /// </summary>
+    void Forward(int layer, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output);
+}

@@ -1,0 +1,83 @@
+using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Model.Experts;
+using MoeSpeq.Tensors;
+
+namespace MoeSpeq.Model;
+
+/// <summary>Load-time choices that are policy, not architecture: threads, batch size, where experts run.</summary>
+public sealed record ModelOptions
+{
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Positions per forward pass; longer inputs are evaluated in chunks of this size.</summary>
+    public int MaxBatch { get; init; } = 128;
+    /// <summary>Builds the executor for routed experts; null runs them resident from the mapped file.</summary>
+    public Func<ExpertLayout, IExpertExecutor>? ExpertExecutor { get; init; }
+}
+
+/// <summary>Where every routed expert's weights are, for executors that serve them from another tier.</summary>
+public sealed record ExpertLayout(ModelConfig Config, GgufFile File, ExpertWeights[][] Layers, MatMul MatMul);
+
+/// <summary>A loaded decoder-only model: configuration, weights over the mapped file, and its forward pass.</summary>
+public abstract class LanguageModel : IDisposable
+{
+    protected LanguageModel(GgufFile file, ModelConfig config, ModelOptions options)
+    {
+        File = file;
+        Config = config;
+        Options = options;
+        Pool = new ComputePool(Math.Max(1, options.Threads));
+        MatMul = new MatMul(Pool);
+    }
+
+    public GgufFile File { get; }
+    public ModelConfig Config { get; }
+    public ModelOptions Options { get; }
+    public ComputePool Pool { get; }
+    protected MatMul MatMul { get; }
+
+    /// <summary>Optional receiver of named intermediate activations (for layer-by-layer comparison).</summary>
+    public IActivationSink? Sink { get; set; }
+
+    public RunState CreateState(int contextLength) =>
+        new(Config, Math.Min(contextLength, Math.Max(Config.ContextLength, 1)), Options.MaxBatch);
+
+    /// <summary>
+    /// Evaluates <paramref name="tokens"/> at positions state.Position… and advances the position. Writes the logits of
+    /// every position ([n, vocab]) when <paramref name="allLogits"/>, else of the last position only ([1, vocab]).
+    /// </summary>
+    public void Evaluate(RunState state, ReadOnlySpan<int> tokens, Span<float> logits, bool allLogits)
+    {
+        int vocab = Config.VocabSize;
+        if (tokens.IsEmpty) throw new ArgumentException("no tokens to evaluate", nameof(tokens));
+        if (logits.Length < (allLogits ? tokens.Length : 1) * vocab) throw new ArgumentException("logits buffer too small", nameof(logits));
+        if (state.Position + tokens.Length > state.ContextLength)
+            throw new InvalidOperationException($"context full: {state.Position} + {tokens.Length} tokens exceed the context of {state.ContextLength}");
+        foreach (int t in tokens)
+            if ((uint)t >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {t} is outside the vocabulary (0..{vocab - 1})");
+
+        for (int start = 0; start < tokens.Length; start += state.MaxBatch)
+        {
+            int n = Math.Min(state.MaxBatch, tokens.Length - start);
+            bool last = start + n == tokens.Length;
+            int logitRows = allLogits ? n : last ? 1 : 0;
+            Forward(state, tokens.Slice(start, n), state.Position, logitRows);
+            state.Position += n;
+            if (logitRows == 0) continue;
+            var produced = state.Logits.AsSpan(0, logitRows * vocab);
+            produced.CopyTo(allLogits ? logits.Slice(start * vocab) : logits);
+        }
+    }
+
+    /// <summary>
+    /// One forward pass over a batch at positions startPos…; writes the logits of the last
+    /// <paramref name="logitRows"/> positions to state.Logits ([logitRows, vocab]).
+    /// </summary>
+    protected abstract void Forward(RunState state, ReadOnlySpan<int> tokens, int startPos, int logitRows);
+
+    public void Dispose()
+    {
+        Pool.Dispose();
+        File.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

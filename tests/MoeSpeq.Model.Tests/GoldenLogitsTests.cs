@@ -1,0 +1,42 @@
+using MoeSpeq.TestSupport;
+using Xunit;
+
+namespace MoeSpeq.Model.Tests;
+
+/// <summary>The forward pass against llama.cpp's logits for every llama-architecture golden model.</summary>
+public class GoldenLogitsTests
+{
+    public static TheoryData<string> LlamaModels => new(
+        "mixtral-moe-f32", "mixtral-moe-f16", "mixtral-moe-bf16", "mixtral-moe-q8_0", "mixtral-moe-q4_0", "mixtral-moe-q4_k_m", "llama-draft");
+
+    [Theory]
+    [MemberData(nameof(LlamaModels))]
+    public void PromptLogitsMatchLlamaCpp(string name)
+    {
+        var golden = GoldenCase.Load(TestPaths.Shared("golden", name + ".json"));
+        using var model = ModelLoader.Load(golden.ModelPath, new ModelOptions { Threads = 2 });
+        var state = model.CreateState(256);
+        var logits = new float[golden.Tokens * golden.Vocab];
+        model.Evaluate(state, golden.PromptIds, logits, allLogits: true);
+
+        var reference = golden.ReadLogits();
+        double maxAbs = 0, sumSq = 0;
+        for (int i = 0; i < reference.Length; i++)
+        {
+            Assert.True(float.IsFinite(logits[i]), $"non-finite logit at {i}");
+            double d = Math.Abs(logits[i] - reference[i]);
+            maxAbs = Math.Max(maxAbs, d);
+            sumSq += d * d;
+        }
+        double rms = Math.Sqrt(sumSq / reference.Length);
+        // Tolerances from golden/README.md: all-F32 files to 1e-4 at worst; activation-rounding engines to 2e-3.
+        double tolerance = golden.AllF32 ? 1e-4 : 2e-3;
+        Assert.True(maxAbs <= tolerance, $"{name}: max |Δlogit| = {maxAbs:E2} > {tolerance:E0} (rms {rms:E2})");
+        for (int t = 0; t < golden.Tokens; t++)
+        {
+            if (golden.PromptTop1Margin[t] <= 2 * tolerance) continue;
+            var row = logits.AsSpan(t * golden.Vocab, golden.Vocab);
+            Assert.Equal(golden.PromptTop1[t], System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row));
+        }
+    }
+}
