@@ -12,6 +12,8 @@ public sealed record ModelOptions
     public int MaxBatch { get; init; } = 128;
     /// <summary>Builds the executor for routed experts; null runs them resident from the mapped file.</summary>
     public Func<ExpertLayout, IExpertExecutor>? ExpertExecutor { get; init; }
+    /// <summary>Called with (layers prepared, total layers) while the model loads.</summary>
+    public Action<int, int>? Progress { get; init; }
 }
 
 /// <summary>Where every routed expert's weights are, for executors that serve them from another tier.</summary>

@@ -56,6 +56,7 @@ public sealed class LlamaModel : LanguageModel
                 moe ? null : w.Matrix(TensorId.FfnGate, l, dim, ffn),
                 moe ? null : w.Matrix(TensorId.FfnUp, l, dim, ffn),
                 moe ? null : w.Matrix(TensorId.FfnDown, l, ffn, dim));
+            options.Progress?.Invoke(l + 1, c.BlockCount);
         }
         if (c.IsMoe)
         {

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Tensors;
+using Spectre.Console;
+
+namespace MoeSpeq.Cli.Commands;
+
+/// <summary><c>inspect</c>: metadata, the tensor table, and how many bytes are routed experts versus resident weights.</summary>
+public static class InspectCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "GGUF file", Required = true };
+        var command = new Command("inspect", "show a GGUF file's metadata, tensors and expert bytes");
+        command.Options.Add(model);
+        command.SetAction(p =>
+        {
+            using var file = GgufFile.Open(p.GetValue(model)!);
+            var h = file.Header;
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+
+            var meta = new Table().Title($"{Path.GetFileName(file.Path)}: GGUF v{h.Version}, {h.Metadata.Count} keys, alignment {h.Alignment}")
+                .AddColumn("key").AddColumn("type").AddColumn("value");
+            foreach (var key in h.MetadataKeys)
+            {
+                var v = h.Metadata[key];
+                string shown = v.Value is GgufArray a ? Preview(a) : v.ToString();
+                meta.AddRow(Markup.Escape(key), v.Type.ToString(), Markup.Escape(shown.Length > 80 ? shown[..77] + "..." : shown));
+            }
+            console.Write(meta);
+
+            var tensors = new Table().AddColumn("tensor").AddColumn("shape (ne0 first)").AddColumn("type").AddColumn(new TableColumn("bytes").RightAligned());
+            long expertBytes = 0, otherBytes = 0;
+            foreach (var t in h.Tensors)
+            {
+                tensors.AddRow(Markup.Escape(t.Name), t.ShapeText, t.Type.ToString(), t.ByteSize.ToString("N0"));
+                if (t.Name.Contains("_exps.", StringComparison.Ordinal)) expertBytes += t.ByteSize;
+                else otherBytes += t.ByteSize;
+            }
+            console.Write(tensors);
+
+            var byType = h.Tensors.GroupBy(t => t.Type).Select(g => $"{g.Key}: {g.Count()}");
+            console.WriteLine($"tensors: {h.Tensors.Count} ({string.Join(", ", byType)})");
+            console.WriteLine($"routed expert bytes: {Bytes(expertBytes)}; resident (non-expert) bytes: {Bytes(otherBytes)}; file: {Bytes(file.Length)}");
+            return 0;
+        });
+        return command;
+    }
+
+    static string Preview(GgufArray a)
+    {
+        var items = a.Items.Cast<object>().Take(6).Select(o => o is GgufArray n ? n.ToString() : Convert.ToString(o, System.Globalization.CultureInfo.InvariantCulture));
+        return $"[{a.ElementType} × {a.Count}] " + string.Join(", ", items) + (a.Count > 6 ? ", ..." : "");
+    }
+
+    public static string Bytes(long n) => n switch
+    {
+        >= 1L << 30 => $"{n / (double)(1L << 30):F2} GiB",
+        >= 1L << 20 => $"{n / (double)(1L << 20):F2} MiB",
+        >= 1L << 10 => $"{n / 1024.0:F1} KiB",
+        _ => $"{n} B",
+    };
+}
