@@ -21,7 +21,7 @@ public static class CliApp
         root.Subcommands.Add(EvalCommand.Create());
         // root.Subcommands.Add(TokenizeCommand.Create());
         // root.Subcommands.Add(PerplexityCommand.Create());
-        // root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());
         root.Subcommands.Add(MakeModelCommand.Create());
