@@ -9,6 +9,9 @@ namespace MoeSpeq.Formats.Gguf;
 /// </summary>
 public sealed unsafe class GgufFile : IDisposable
 {
+    /// <summary>Magic, version and the two counts: the least a file must hold to be worth mapping.</summary>
+    const int MinHeaderBytes = 24;
+
     readonly MemoryMappedFile _map;
     readonly MemoryMappedViewAccessor _view;
     readonly byte* _base;
@@ -28,19 +31,24 @@ public sealed unsafe class GgufFile : IDisposable
     public long Length { get; }
     public GgufHeader Header { get; }
 
-    /// <summary>Opens and validates <paramref name="path"/>; throws <see cref="GgufFormatException"/> for a bad file.</summary>
+    /// <summary>
+    /// Opens and validates <paramref name="path"/>; throws <see cref="FileNotFoundException"/> when it does not
+    /// exist and <see cref="GgufFormatException"/> for a bad file.
+    /// </summary>
     public static GgufFile Open(string path)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new FileNotFoundException($"model file not found: {path}", path);
-        long length = info.Length;
-        if (length < 24) throw new GgufFormatException("header", 0, $"file holds {length} bytes, fewer than a GGUF header (truncated?)");
-
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read);
+        // One open handle gives the length and backs the mapping, so the file cannot change size in between.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+        MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;
         bool acquired = false;
         try
         {
+            long length = stream.Length;
+            // Mapping an empty file is an error of its own; a short file is reported as what it is.
+            if (length < MinHeaderBytes)
+                throw new GgufFormatException("header", 0, $"file holds {length} bytes, fewer than the {MinHeaderBytes} of a GGUF header (truncated?)");
+            map = MemoryMappedFile.CreateFromFile(stream, mapName: null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
@@ -54,7 +62,8 @@ public sealed unsafe class GgufFile : IDisposable
         {
             if (acquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
             view?.Dispose();
-            map.Dispose();
+            map?.Dispose();
+            stream.Dispose();
             throw;
         }
     }
@@ -72,7 +81,17 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Absolute file offset of a tensor's first byte.</summary>
     public long FileOffset(GgufTensorInfo tensor) => Header.DataOffset + tensor.DataOffset;
 
-    public byte* TensorPointer(GgufTensorInfo tensor) => BasePointer + FileOffset(tensor);
+    /// <summary>
+    /// Address of a tensor's first byte. The tensor must lie inside this file: infos from another file (or made
+    /// up) would otherwise point past the mapping.
+    /// </summary>
+    public byte* TensorPointer(GgufTensorInfo tensor)
+    {
+        long available = Length - Header.DataOffset;
+        if (tensor.DataOffset < 0 || tensor.ByteSize < 0 || tensor.DataOffset > available - tensor.ByteSize)
+            throw new ArgumentException($"{tensor.Name} ({tensor.ByteSize} bytes at data offset {tensor.DataOffset}) does not lie inside {Path}", nameof(tensor));
+        return BasePointer + FileOffset(tensor);
+    }
 
     /// <summary>The tensor's bytes; for tensors of 2 GiB or more use <see cref="TensorPointer"/> with per-row views.</summary>
     public ReadOnlySpan<byte> TensorBytes(GgufTensorInfo tensor)
@@ -87,19 +106,39 @@ public sealed unsafe class GgufFile : IDisposable
     /// </summary>
     public WeightMatrix Matrix(GgufTensorInfo tensor)
     {
-        long rows = tensor.ElementCount / Math.Max(tensor.Dim(0), 1);
-        if (rows > int.MaxValue || tensor.Dim(0) > int.MaxValue) throw new InvalidOperationException($"{tensor.Name} {tensor.ShapeText} is too large for one matrix view");
-        return new WeightMatrix(tensor.Type, (int)rows, (int)tensor.Dim(0), TensorPointer(tensor));
+        long cols = tensor.Dim(0);
+        long rows = cols == 0 ? 0 : tensor.ElementCount / cols;
+        CheckMatrixShape(tensor, rows, cols, tensor.ByteSize);
+        return new WeightMatrix(tensor.Type, (int)rows, (int)cols, TensorPointer(tensor));
     }
 
-    /// <summary>Slice <paramref name="index"/> along ne2 of a 3-D tensor (one expert of a stacked expert tensor).</summary>
+    /// <summary>
+    /// Slice <paramref name="index"/> along ne2 of a 3-D tensor [ne0, ne1, ne2]: one expert of a stacked expert
+    /// tensor, ne1 rows × ne0 columns.
+    /// </summary>
     public WeightMatrix Matrix(GgufTensorInfo tensor, int index)
     {
-        if ((uint)index >= (ulong)tensor.Dim(2)) throw new ArgumentOutOfRangeException(nameof(index), $"{tensor.Name} has {tensor.Dim(2)} slices");
-        int cols = checked((int)tensor.Dim(0));
-        int rows = checked((int)tensor.Dim(1));
-        long sliceBytes = (long)GgmlTypeInfo.RowBytes(tensor.Type, cols) * rows;
-        return new WeightMatrix(tensor.Type, rows, cols, TensorPointer(tensor) + sliceBytes * index);
+        if (tensor.Dimensions.Length != 3)
+            throw new InvalidOperationException($"{tensor.Name} {tensor.ShapeText} is not a 3-D stacked tensor");
+        if (index < 0 || index >= tensor.Dim(2))
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"{tensor.Name} {tensor.ShapeText} has {tensor.Dim(2)} slices");
+        long cols = tensor.Dim(0);
+        long rows = tensor.Dim(1);
+        CheckMatrixShape(tensor, rows, cols, tensor.ByteSize / tensor.Dim(2));
+        long sliceBytes = GgmlTypeInfo.RowBytes(tensor.Type, (int)cols) * rows;
+        return new WeightMatrix(tensor.Type, (int)rows, (int)cols, TensorPointer(tensor) + sliceBytes * index);
+    }
+
+    /// <summary>
+    /// A <see cref="WeightMatrix"/> indexes rows and row bytes with <see cref="int"/>, and its rows must fit in the
+    /// <paramref name="availableBytes"/> the tensor declares (an info not read from this file might not agree).
+    /// </summary>
+    static void CheckMatrixShape(GgufTensorInfo tensor, long rows, long cols, long availableBytes)
+    {
+        if (rows > int.MaxValue || cols > int.MaxValue || GgmlTypeInfo.TryRowBytes(tensor.Type, cols) is not long rowBytes || rowBytes > int.MaxValue)
+            throw new InvalidOperationException($"{tensor.Name} {tensor.ShapeText} is too large for one matrix view");
+        if (rowBytes * rows > availableBytes)
+            throw new ArgumentException($"{tensor.Name} declares {tensor.ByteSize} bytes, too few for its shape {tensor.ShapeText}", nameof(tensor));
     }
 
     public void Dispose()

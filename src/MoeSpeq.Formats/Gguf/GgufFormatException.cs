@@ -6,8 +6,11 @@ namespace MoeSpeq.Formats.Gguf;
 /// </summary>
 public sealed class GgufFormatException : FormatException
 {
+    /// <summary>Field names can carry metadata keys of up to 64 KiB from the file; messages quote at most this much.</summary>
+    const int MaxQuotedField = 200;
+
     public GgufFormatException(string field, long offset, string problem)
-        : base($"invalid GGUF: {field} at byte {offset}: {problem}")
+        : base($"invalid GGUF: {Quote(field)} at byte {offset}: {problem}")
     {
         Field = field;
         Offset = offset;
@@ -18,4 +21,6 @@ public sealed class GgufFormatException : FormatException
 
     /// <summary>Byte offset in the file where the offending value starts.</summary>
     public long Offset { get; }
+
+    static string Quote(string field) => field.Length <= MaxQuotedField ? field : field[..MaxQuotedField] + "…";
 }

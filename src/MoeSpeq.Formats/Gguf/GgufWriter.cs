@@ -21,16 +21,19 @@ public sealed class GgufWriter
 
     public uint Alignment { get; private set; } = GgufHeader.DefaultAlignment;
 
+    /// <summary>Sets (or replaces) a metadata value; a value whose CLR type does not match its tag is rejected here, not at write time.</summary>
     public GgufWriter Set(string key, GgufValue value)
     {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        CheckValue(key, value.Type, value.Value);
+        if (key == "general.alignment")
+        {
+            if (value.Value is not uint a || a == 0 || (a & (a - 1)) != 0) throw new ArgumentException("general.alignment must be a power-of-two uint32", nameof(value));
+            Alignment = a;
+        }
         int existing = _metadata.FindIndex(kv => kv.Key == key);
         if (existing >= 0) _metadata[existing] = (key, value);
         else _metadata.Add((key, value));
-        if (key == "general.alignment")
-        {
-            if (value.Value is not uint a || a == 0 || (a & (a - 1)) != 0) throw new ArgumentException("general.alignment must be a power-of-two uint32");
-            Alignment = a;
-        }
         return this;
     }
 
@@ -45,12 +48,14 @@ public sealed class GgufWriter
     /// <summary>Declares a tensor of <paramref name="dimensions"/> (ne0 first) whose bytes <paramref name="writeData"/> will produce.</summary>
     public GgufWriter AddTensor(string name, GgmlType type, long[] dimensions, TensorDataWriter writeData)
     {
-        if (!_tensorNames.Add(name)) throw new ArgumentException($"duplicate tensor name {name}");
+        if (_tensorNames.Contains(name)) throw new ArgumentException($"duplicate tensor name {name}");
         if (dimensions.Length is 0 or > GgufReader.MaxDimensions) throw new ArgumentException($"{name}: {dimensions.Length} dimensions");
+        if (dimensions.Any(d => d < 0)) throw new ArgumentException($"{name}: negative dimension in [{string.Join(", ", dimensions)}]");
         long rows = 1;
         for (int i = 1; i < dimensions.Length; i++) rows = checked(rows * dimensions[i]);
         long bytes = checked((GgmlTypeInfo.TryRowBytes(type, dimensions[0]) ?? throw new ArgumentException($"{name}: ne0 {dimensions[0]} is not a whole number of {type} blocks")) * rows);
-        _tensors.Add(new PendingTensor(name, dimensions, type, bytes, writeData));
+        _tensorNames.Add(name);
+        _tensors.Add(new PendingTensor(name, dimensions.ToArray(), type, bytes, writeData));
         return this;
     }
 
@@ -143,15 +148,41 @@ public sealed class GgufWriter
                 var array = (GgufArray)value;
                 WriteU32(s, (uint)array.ElementType);
                 WriteU64(s, (ulong)array.Items.Length);
-                foreach (var item in array.Items)
-                {
-                    if (array.ElementType == GgufValueType.Array) WriteValue(s, GgufValueType.Array, item!);
-                    else WriteValue(s, array.ElementType, item!);
-                }
+                foreach (var item in array.Items) WriteValue(s, array.ElementType, item!);
                 break;
             default: throw new ArgumentException($"unknown value type {type}");
         }
     }
+
+    static void CheckValue(string key, GgufValueType type, object value)
+    {
+        if (value.GetType() != ClrType(type)) throw new ArgumentException($"{key}: a {type} value cannot hold a {value.GetType().Name}");
+        if (value is not GgufArray array) return;
+        // Items must be the typed array the reader would produce (byte[], string[], GgufArray[], …).
+        if (array.Items.GetType().GetElementType() != ClrType(array.ElementType) || array.Items.Rank != 1)
+            throw new ArgumentException($"{key}: an array of {array.ElementType} cannot be a {array.Items.GetType().Name}");
+        if (array.ElementType is GgufValueType.String or GgufValueType.Array)
+            foreach (var item in array.Items)
+                CheckValue(key, array.ElementType, item ?? throw new ArgumentException($"{key}: null array element"));
+    }
+
+    static Type ClrType(GgufValueType type) => type switch
+    {
+        GgufValueType.UInt8 => typeof(byte),
+        GgufValueType.Int8 => typeof(sbyte),
+        GgufValueType.UInt16 => typeof(ushort),
+        GgufValueType.Int16 => typeof(short),
+        GgufValueType.UInt32 => typeof(uint),
+        GgufValueType.Int32 => typeof(int),
+        GgufValueType.Float32 => typeof(float),
+        GgufValueType.UInt64 => typeof(ulong),
+        GgufValueType.Int64 => typeof(long),
+        GgufValueType.Float64 => typeof(double),
+        GgufValueType.Bool => typeof(bool),
+        GgufValueType.String => typeof(string),
+        GgufValueType.Array => typeof(GgufArray),
+        _ => throw new ArgumentException($"unknown value type {type}"),
+    };
 
     static void WriteString(Stream s, string value)
     {
