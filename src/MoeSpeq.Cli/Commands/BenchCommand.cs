@@ -28,6 +28,7 @@ public static class BenchCommand
             using var model = ModelProgress.Load(common.ModelPath(p), new ModelOptions { Threads = threads, MaxBatch = Math.Max(pp, p.GetValue(common.Batch)) });
             var result = ThroughputBenchmark.Run(model, pp, tg, r);
             string name = Path.GetFileName(model.File.Path);
+            string cell = Markup.Escape(name);
             if (p.GetValue(json))
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
@@ -49,8 +50,8 @@ public static class BenchCommand
             var table = new Table().AddColumn("model").AddColumn("size").AddColumn("threads").AddColumn("test")
                 .AddColumn(new TableColumn("t/s").RightAligned()).AddColumn(new TableColumn("bandwidth limit t/s").RightAligned()).AddColumn(new TableColumn("of limit").RightAligned());
             string size = InspectCommand.Bytes(model.File.Length);
-            table.AddRow(name, size, $"{result.Threads}", $"pp{pp}", $"{result.PrefillTokensPerSecond:F2}", "", "");
-            table.AddRow(name, size, $"{result.Threads}", $"tg{tg}", $"{result.DecodeTokensPerSecond:F2}", $"{result.DecodeLimit:F2}", $"{result.FractionOfLimit:P0}");
+            table.AddRow(cell, size, $"{result.Threads}", $"pp{pp}", $"{result.PrefillTokensPerSecond:F2}", "", "");
+            table.AddRow(cell, size, $"{result.Threads}", $"tg{tg}", $"{result.DecodeTokensPerSecond:F2}", $"{result.DecodeLimit:F2}", $"{result.FractionOfLimit:P0}");
             console.Write(table);
             console.WriteLine($"decode reads {InspectCommand.Bytes(result.DecodeBytesPerToken)} of weights per token; measured read bandwidth {result.ReadBandwidth / 1e9:F2} GB/s");
             return 0;

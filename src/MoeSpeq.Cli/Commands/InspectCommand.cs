@@ -19,7 +19,7 @@ public static class InspectCommand
             var h = file.Header;
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
 
-            var meta = new Table().Title($"{Path.GetFileName(file.Path)}: GGUF v{h.Version}, {h.Metadata.Count} keys, alignment {h.Alignment}")
+            var meta = new Table().Title(Markup.Escape($"{Path.GetFileName(file.Path)}: GGUF v{h.Version}, {h.Metadata.Count} keys, alignment {h.Alignment}"))
                 .AddColumn("key").AddColumn("type").AddColumn("value");
             foreach (var key in h.MetadataKeys)
             {
@@ -33,7 +33,7 @@ public static class InspectCommand
             long expertBytes = 0, otherBytes = 0;
             foreach (var t in h.Tensors)
             {
-                tensors.AddRow(Markup.Escape(t.Name), t.ShapeText, t.Type.ToString(), t.ByteSize.ToString("N0"));
+                tensors.AddRow(Markup.Escape(t.Name), Markup.Escape(t.ShapeText), t.Type.ToString(), t.ByteSize.ToString("N0"));
                 if (t.Name.Contains("_exps.", StringComparison.Ordinal)) expertBytes += t.ByteSize;
                 else otherBytes += t.ByteSize;
             }

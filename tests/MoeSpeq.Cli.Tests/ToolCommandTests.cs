@@ -1,0 +1,74 @@
+using System.Text.Json;
+using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Tensors;
+using Xunit;
+
+namespace MoeSpeq.Cli.Tests;
+
+public class ToolCommandTests
+{
+    [Fact]
+    public void MakeModelWritesADeterministicModelWithSpreadLogits()
+    {
+        var dir = Directory.CreateTempSubdirectory("moespeq-make-model");
+        try
+        {
+            string a = Path.Combine(dir.FullName, "a.gguf"), b = Path.Combine(dir.FullName, "b.gguf");
+            string[] shape = ["--layers", "2", "--dim", "128", "--heads", "4", "--kv-heads", "2", "--experts", "4", "--experts-used", "2", "--ffn", "256", "--vocab", "512", "--type", "F16"];
+            Assert.Equal(0, CliRunner.Run(["make-model", .. shape, "-o", a]).ExitCode);
+            Assert.Equal(0, CliRunner.Run(["make-model", .. shape, "-o", b]).ExitCode);
+            Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
+
+            string logitsPath = Path.Combine(dir.FullName, "l.f32");
+            var eval = CliRunner.Run("eval", "-m", a, "--tokens", "1,10,20,30", "--logits-out", logitsPath, "--greedy", "3");
+            Assert.Equal(0, eval.ExitCode);
+            Assert.Equal(3, JsonDocument.Parse(eval.Stdout).RootElement.GetProperty("greedy").GetArrayLength());
+            var logits = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(logitsPath)).ToArray();
+            Assert.Equal(4 * 512, logits.Length);
+            double mean = logits.Average(), std = Math.Sqrt(logits.Average(v => (v - mean) * (v - mean)));
+            Assert.InRange(std, 0.3, 5.0);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void QuantizeKeepsRoutersAndNormsAndConvertsMatrices()
+    {
+        var dir = Directory.CreateTempSubdirectory("moespeq-quantize");
+        try
+        {
+            string src = Path.Combine(dir.FullName, "src.gguf"), dst = Path.Combine(dir.FullName, "q8.gguf");
+            Assert.Equal(0, CliRunner.Run("make-model", "--layers", "1", "--dim", "64", "--heads", "2", "--kv-heads", "1", "--experts", "4",
+                "--experts-used", "2", "--ffn", "128", "--vocab", "300", "--type", "F32", "-o", src).ExitCode);
+            var q = CliRunner.Run("quantize", src, dst, "--type", "Q8_0");
+            Assert.True(q.ExitCode == 0, q.Stderr);
+            using var file = GgufFile.Open(dst);
+            Assert.Equal(GgmlType.F32, file.Header.FindTensor("blk.0.ffn_gate_inp.weight")!.Type);
+            Assert.Equal(GgmlType.F32, file.Header.FindTensor("blk.0.attn_norm.weight")!.Type);
+            Assert.Equal(GgmlType.Q8_0, file.Header.FindTensor("blk.0.ffn_up_exps.weight")!.Type);
+            Assert.Equal(GgmlType.Q8_0, file.Header.FindTensor("output.weight")!.Type);
+            Assert.Equal(0, CliRunner.Run("eval", "-m", dst, "--tokens", "1,2,3").ExitCode);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void InspectReportsExpertBytes()
+    {
+        var o = CliRunner.Run("inspect", "-m", MoeSpeq.TestSupport.TestPaths.DemoModel);
+        Assert.Equal(0, o.ExitCode);
+        Assert.Contains("blk.0.ffn_gate_exps.weight", o.Stdout);
+        Assert.Contains("routed expert bytes", o.Stdout);
+    }
+
+    [Fact]
+    public void BenchJsonReportsThroughputAndTheBandwidthLimit()
+    {
+        var o = CliRunner.Run("bench", "-m", MoeSpeq.TestSupport.TestPaths.DemoModel, "-p", "16", "-n", "4", "-r", "1", "--json");
+        Assert.True(o.ExitCode == 0, o.Stderr);
+        var json = JsonDocument.Parse(o.Stdout).RootElement;
+        Assert.True(json.GetProperty("decode_tokens_per_second").GetDouble() > 0);
+        Assert.True(json.GetProperty("decode_limit_tokens_per_second").GetDouble() > 0);
+        Assert.True(json.GetProperty("prefill_tokens_per_second").GetDouble() > 0);
+    }
+}
