@@ -13,7 +13,7 @@ public class GoldenLogitsTests
     [MemberData(nameof(LlamaModels))]
     public void PromptLogitsMatchLlamaCpp(string name)
     {
-        var golden = GoldenCase.Load(TestPaths.Shared("golden", name + ".json"));
+        var golden = GoldenCase.Load(TestPaths.Golden(name + ".json"));
         using var model = ModelLoader.Load(golden.ModelPath, new ModelOptions { Threads = 2 });
         var state = model.CreateState(256);
         var logits = new float[golden.Tokens * golden.Vocab];

@@ -35,6 +35,19 @@ public static class TestPaths
         return path;
     }
 
+    /// <summary>
+    /// A golden reference file: from ../shared/golden when present, else from the subset bundled in tests/data/golden,
+    /// else the test skips visibly.
+    /// </summary>
+    public static string Golden(string fileName)
+    {
+        if (SharedDir is { } shared && File.Exists(Path.Combine(shared, "golden", fileName))) return Path.Combine(shared, "golden", fileName);
+        var bundled = Data("golden", fileName);
+        if (File.Exists(bundled)) return bundled;
+        Assert.Skip($"golden/{fileName} is neither in ../shared (absent) nor in the bundled subset tests/data/golden");
+        throw new InvalidOperationException("unreachable");
+    }
+
     /// <summary>A file bundled with the repository's tests.</summary>
     public static string Data(params string[] parts) => Path.Combine([TestData, .. parts]);
 
