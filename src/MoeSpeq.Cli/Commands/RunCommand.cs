@@ -1,0 +1,78 @@
+using System.CommandLine;
+using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Inference;
+using MoeSpeq.Inference.Sampling;
+using MoeSpeq.Inference.Tokenization;
+
+namespace MoeSpeq.Cli.Commands;
+
+/// <summary><c>run</c>: generates text from a prompt, streaming it to stdout; a stats line goes to stderr.</summary>
+public static class RunCommand
+{
+    public static Command Create()
+    {
+        var common = new CommonOptions(modelRequired: false);
+        var prompt = new Option<string>("--prompt", "-p") { Description = "prompt text (default: start from BOS alone)", DefaultValueFactory = _ => "" };
+        var count = new Option<int>("--n-predict", "-n") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
+        var defaults = new SamplerOptions();
+        var temp = new Option<float>("--temp") { Description = "temperature; 0 is greedy", DefaultValueFactory = _ => defaults.Temperature };
+        var topK = new Option<int>("--top-k") { Description = "keep the k most likely tokens; 0 keeps all", DefaultValueFactory = _ => defaults.TopK };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass; 1 disables", DefaultValueFactory = _ => defaults.TopP };
+        var minP = new Option<float>("--min-p") { Description = "drop tokens below this fraction of the best one's probability", DefaultValueFactory = _ => defaults.MinP };
+        var repeat = new Option<float>("--repeat-penalty") { Description = "penalty for recently seen tokens; 1 disables", DefaultValueFactory = _ => defaults.RepeatPenalty };
+        var repeatLastN = new Option<int>("--repeat-last-n") { Description = "how many recent tokens the penalty considers", DefaultValueFactory = _ => defaults.RepeatLastN };
+        var seed = new Option<ulong?>("--seed", "-s") { Description = "sampling seed (default: random, printed in the stats line)" };
+        var command = new Command("run", "generate text from a prompt (default model: the bundled demo)");
+        common.AddTo(command);
+        foreach (var o in new Option[] { prompt, count, temp, topK, topP, minP, repeat, repeatLastN, seed }) command.Options.Add(o);
+        command.SetAction(p =>
+        {
+            int n = p.GetValue(count);
+            if (n < 0) throw new ArgumentException($"--n-predict {n} must not be negative");
+            ulong seedValue = p.GetValue(seed) ?? (ulong)Random.Shared.NextInt64();
+            var sampling = new SamplerOptions
+            {
+                Temperature = p.GetValue(temp),
+                TopK = p.GetValue(topK),
+                TopP = p.GetValue(topP),
+                MinP = p.GetValue(minP),
+                RepeatPenalty = p.GetValue(repeat),
+                RepeatLastN = p.GetValue(repeatLastN),
+                Seed = seedValue,
+            };
+            sampling.Validate();
+
+            using var model = common.Load(p);
+            var tokenizer = Tokenizer.FromGguf(model.File.Header);
+            var generator = new Generator(model, tokenizer, common.ContextLength(p, model));
+            using var cancel = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                cancel.Cancel();
+            };
+            string text = p.GetValue(prompt)!;
+            Console.Out.Write(text);
+            Console.Out.Flush();
+            GenerationResult result;
+            try
+            {
+                result = generator.Generate(text, n, sampling, piece =>
+                {
+                    Console.Out.Write(piece);
+                    Console.Out.Flush();
+                }, cancel.Token);
+            }
+            finally
+            {
+                Console.Out.WriteLine();
+            }
+            Console.Error.WriteLine(
+                $"prefill: {result.PromptTokens} tokens, {result.PrefillTokensPerSecond:F1} tok/s | " +
+                $"decode: {result.GeneratedTokens} tokens, {result.DecodeTokensPerSecond:F1} tok/s | " +
+                $"stop: {result.Stop} | threads: {model.Pool.ThreadCount} | seed: {seedValue}");
+            return 0;
+        });
+        return command;
+    }
+}
