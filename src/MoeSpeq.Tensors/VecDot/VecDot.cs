@@ -78,6 +78,12 @@ public static unsafe partial class VecDot
         {
             delegate*<byte*, byte*, int, float> k = weight switch
             {
+                GgmlType.F32 => &F32Avx512,
+                GgmlType.F16 => &F16Avx512,
+                GgmlType.Q8_0 => &Q8_0Avx512,
+                GgmlType.Q4_0 => &Q4_0Avx512,
+                GgmlType.Q4_K => &Q4_KAvx512,
+                GgmlType.Q6_K => &Q6_KAvx512,
                                                                                                                 _ => null,
             };
             if (k != null) return k;
@@ -86,6 +92,12 @@ public static unsafe partial class VecDot
         {
             delegate*<byte*, byte*, int, float> k = weight switch
             {
+                GgmlType.F32 => &F32Avx2,
+                GgmlType.F16 => &F16Avx2,
+                GgmlType.Q8_0 => &Q8_0Avx2,
+                GgmlType.Q4_0 => &Q4_0Avx2,
+                GgmlType.Q4_K => &Q4_KAvx2,
+                GgmlType.Q6_K => &Q6_KAvx2,
                                                                                                                 _ => null,
             };
             if (k != null) return k;
