@@ -1,0 +1,61 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace MoeSpeq.Tensors;
+
+public static unsafe partial class VecDot
+{
+    // Levels are dotted unsigned in [0, 64) (pair sums ≤ 2·63·128 < 2¹⁵); the −32 offset is taken out once per
+    // block as 32·Σ_g sc_g·bsum_g.
+    static float Q6_KAvx2(byte* w, byte* x, int n)
+    {
+        int blocks = n / 256;
+        Vector256<float> acc = default;
+        var low4 = Vector256.Create((byte)0x0F);
+        var high2 = Vector256.Create((byte)0x30);
+        var shuffle0 = Q6KScaleShuffle(0);
+        var shuffle1 = Q6KScaleShuffle(1);
+        var shuffle2 = Q6KScaleShuffle(2);
+        var shuffle3 = Q6KScaleShuffle(3);
+        float* t = Fp16.Table;
+        for (int i = 0; i < blocks; i++)
+        {
+            byte* bw = w + i * 210;
+            byte* bx = x + i * 292;
+            sbyte* a = (sbyte*)(bx + 4);
+            var scales16 = Avx2.ConvertToVector256Int16(Sse2.LoadVector128((sbyte*)(bw + 192)));
+            var offset = Avx2.MultiplyAddAdjacent(Avx.LoadVector256((short*)(bx + 260)), scales16);
+            var sumi = Vector256<int>.Zero - (offset << 5);
+            // Each half's 8 scales in both 128-bit lanes, so in-lane shuffles can broadcast any of them.
+            var scalesLow = Avx2.Permute4x64(scales16.AsUInt64(), 0b01_00_01_00).AsByte();
+            var scalesHigh = Avx2.Permute4x64(scales16.AsUInt64(), 0b11_10_11_10).AsByte();
+            for (int h = 0; h < 2; h++)
+            {
+                byte* ql = bw + 64 * h;
+                var ql0 = Avx.LoadVector256(ql);
+                var ql1 = Avx.LoadVector256(ql + 32);
+                var qh = Avx.LoadVector256(bw + 128 + 32 * h).AsUInt16();
+                var sc = h == 0 ? scalesLow : scalesHigh;
+                var q0 = (ql0 & low4) | ((qh << 4).AsByte() & high2);
+                var q1 = (ql1 & low4) | ((qh << 2).AsByte() & high2);
+                var q2 = ((ql0.AsUInt16() >> 4).AsByte() & low4) | (qh.AsByte() & high2);
+                var q3 = ((ql1.AsUInt16() >> 4).AsByte() & low4) | ((qh >> 2).AsByte() & high2);
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(a)), Avx2.Shuffle(sc, shuffle0).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q1, Avx.LoadVector256(a + 32)), Avx2.Shuffle(sc, shuffle1).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q2, Avx.LoadVector256(a + 64)), Avx2.Shuffle(sc, shuffle2).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q3, Avx.LoadVector256(a + 96)), Avx2.Shuffle(sc, shuffle3).AsInt16());
+                a += 128;
+            }
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sumi), Vector256.Create(t[*(ushort*)(bw + 208)] * *(float*)bx), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    /// <summary>Byte shuffle putting 16-bit scale 2k in every word of the low lane and scale 2k+1 in the high lane.</summary>
+    static Vector256<byte> Q6KScaleShuffle(int k)
+    {
+        byte a = (byte)(4 * k), b = (byte)(4 * k + 2);
+        return Vector256.Create(Vector128.Create(a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1), a, (byte)(a + 1)),
+                                Vector128.Create(b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1), b, (byte)(b + 1)));
+    }
+}

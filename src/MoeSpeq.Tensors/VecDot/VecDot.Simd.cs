@@ -1,0 +1,91 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace MoeSpeq.Tensors;
+
+// Building blocks shared by the AVX2 and AVX-512 kernels. Integer products stay exact: every u8×s8 pair sum
+// that goes through a 16-bit step is bounded below 2¹⁵ by the formats' level ranges (noted at each use).
+public static unsafe partial class VecDot
+{
+    /// <summary>acc + Σ of each 4 adjacent u8·s8 products (AVX-VNNI <c>vpdpbusd</c> when present, else maddubs + madd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> DotU8I8(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
+    {
+        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(acc, u, s);
+        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256<short>.One));
+    }
+
+    /// <summary>Σ of each 4 adjacent s8·s8 products: |a| times b with a's sign, as u8·s8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> DotI8I8(Vector256<sbyte> a, Vector256<sbyte> b) =>
+        DotU8I8(Vector256<int>.Zero, Avx2.Abs(a), Avx2.Sign(b, a));
+
+    /// <summary>acc + Σ of each 2 adjacent i16·i16 products (AVX-VNNI <c>vpdpwssd</c> when present).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> MaddAcc(Vector256<int> acc, Vector256<short> a, Vector256<short> b)
+    {
+        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(acc, a, b);
+        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(a, b));
+    }
+
+    /// <summary>Σ of each 4 adjacent s8·s8 products on 512 bits; AVX-512 has no byte sign instruction, so b is negated where a &lt; 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<int> DotI8I8(Vector512<sbyte> a, Vector512<sbyte> b)
+    {
+        var signed = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - b, b);
+        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(a), signed), Vector512<short>.One);
+    }
+
+    /// <summary>
+    /// Eight F16 values → F32, exactly: normal numbers by re-biasing the exponent, subnormals through an integer
+    /// conversion (so no subnormal float ever reaches a multiply), Inf/NaN by saturating the exponent.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> HalfToSingle(Vector128<ushort> h)
+    {
+        var v = Avx2.ConvertToVector256Int32(h);
+        var abs = v & Vector256.Create(0x7fff);
+        var normal = (abs << 13) + Vector256.Create(0x38000000);
+        normal += Vector256.GreaterThan(abs, Vector256.Create(0x7bff)) & Vector256.Create(0x38000000);
+        var sub = Avx.ConvertToVector256Single(abs) * Vector256.Create(1f / 16777216f);
+        var r = Vector256.ConditionalSelect(Vector256.LessThan(abs, Vector256.Create(0x0400)).AsSingle(), sub, normal.AsSingle());
+        return (r.AsInt32() | ((v & Vector256.Create(0x8000)) << 16)).AsSingle();
+    }
+
+    /// <summary>Sixteen F16 values → F32; see the 256-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> HalfToSingle(Vector256<ushort> h)
+    {
+        var v = Avx512F.ConvertToVector512Int32(h);
+        var abs = v & Vector512.Create(0x7fff);
+        var normal = (abs << 13) + Vector512.Create(0x38000000);
+        normal += Vector512.GreaterThan(abs, Vector512.Create(0x7bff)) & Vector512.Create(0x38000000);
+        var sub = Avx512F.ConvertToVector512Single(abs) * Vector512.Create(1f / 16777216f);
+        var r = Vector512.ConditionalSelect(Vector512.LessThan(abs, Vector512.Create(0x0400)).AsSingle(), sub, normal.AsSingle());
+        return (r.AsInt32() | ((v & Vector512.Create(0x8000)) << 16)).AsSingle();
+    }
+
+    /// <summary>The 8 six-bit scales (low 8 bytes) and mins (high 8 bytes) packed in the 12 scale bytes of a Q4_K/Q5_K block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<byte> UnpackScalesMinsK4(byte* packed)
+    {
+        uint s0 = *(uint*)packed, s1 = *(uint*)(packed + 4), s2 = *(uint*)(packed + 8);
+        uint scales03 = s0 & 0x3f3f3f3f;
+        uint scales47 = (s2 & 0x0f0f0f0f) | (((s0 >> 6) & 0x03030303) << 4);
+        uint mins03 = s1 & 0x3f3f3f3f;
+        uint mins47 = ((s2 >> 4) & 0x0f0f0f0f) | (((s1 >> 6) & 0x03030303) << 4);
+        return Vector128.Create(scales03, scales47, mins03, mins47).AsByte();
+    }
+
+    /// <summary>
+    /// Σ_g m_g·(bsum_2g + bsum_2g+1) per lane pair for a Q4_K/Q5_K block: each min byte is doubled to line up with
+    /// the 16 bsums of its 32 elements. 8 int lanes whose total is the block's min correction.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> MinsTimesBSums(Vector128<byte> scalesMins, short* bsums)
+    {
+        var doubled = Ssse3.Shuffle(scalesMins, Vector128.Create((byte)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
+        return Avx2.MultiplyAddAdjacent(Avx.LoadVector256(bsums), Avx2.ConvertToVector256Int16(doubled).AsInt16());
+    }
+}
