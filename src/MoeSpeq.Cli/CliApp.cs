@@ -17,10 +17,10 @@ public static class CliApp
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("MoeSpeq: Mixture-of-Experts inference with tiered expert storage and speculative prefetch");
-        // root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
-        // root.Subcommands.Add(TokenizeCommand.Create());
-        // root.Subcommands.Add(PerplexityCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(PerplexityCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());

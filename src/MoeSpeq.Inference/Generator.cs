@@ -44,7 +44,8 @@ public sealed class Generator(LanguageModel model, Tokenizer tokenizer, int cont
         for (int i = 0; i < promptIds.Count; i++) history[i] = promptIds[i];
         int length = promptIds.Count;
         var sampler = new Sampler(sampling);
-        var decoder = new StreamingDecoder(tokenizer);
+        // The caller has shown the prompt, so the first generated word keeps its leading space unless nothing precedes it.
+        var decoder = new StreamingDecoder(tokenizer, atTextStart: prompt.Length == 0);
 
         _state.Position = 0;
         long start = Stopwatch.GetTimestamp();
