@@ -15,12 +15,6 @@ static class ByteUnicode
     /// <summary>The byte a mapped character stands for; false for characters outside the table.</summary>
     public static bool TryDecode(char c, out byte b) => CharToByte.TryGetValue(c, out b);
 
-    /// <summary>Appends the mapped characters of <paramref name="utf8"/> to <paramref name="destination"/>.</summary>
-    public static void Encode(ReadOnlySpan<byte> utf8, Span<char> destination)
-    {
-        for (int i = 0; i < utf8.Length; i++) destination[i] = ByteToChar[utf8[i]];
-    }
-
     static char[] BuildByteToChar()
     {
         var map = new char[256];

@@ -32,8 +32,6 @@ static class CodepointInfo
 
     public static CodepointFlags Flags(int cpt) => cpt < Bmp.Length ? Bmp[cpt] : Compute(cpt);
 
-    public static bool IsLetter(int cpt) => (Flags(cpt) & CodepointFlags.Letter) != 0;
-    public static bool IsNumber(int cpt) => (Flags(cpt) & CodepointFlags.Number) != 0;
     public static bool IsWhitespace(int cpt) => (Flags(cpt) & CodepointFlags.Whitespace) != 0;
 
     /// <summary>The Unicode White_Space property (PropList.txt), the set llama.cpp's tables mark as whitespace.</summary>
