@@ -35,6 +35,9 @@ public sealed unsafe class MatMul : IParallelTask
 
     public ComputePool Pool => _pool;
 
+    /// <summary>Kernels to run on; lowered only by benchmarks and tests that compare instruction sets.</summary>
+    internal VecDotIsa Isa { get; set; } = VecDot.Isa;
+
     /// <summary>y[batch, w.Rows] = x[batch, w.Cols] · Wᵀ.</summary>
     public void Multiply(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int batch) =>
         Multiply(w, x, y, batch, w.Rows);
@@ -65,7 +68,7 @@ public sealed unsafe class MatMul : IParallelTask
         fixed (float* py = y)
         {
             _w = w;
-            _kernel = VecDot.Kernel(w.Type, VecDot.Isa);
+            _kernel = VecDot.Kernel(w.Type, Isa);
             _x = x.Data;
             _xRowBytes = x.RowBytes;
             _y = py;

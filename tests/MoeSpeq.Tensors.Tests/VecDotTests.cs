@@ -92,6 +92,30 @@ public class VecDotTests
             Tolerance.AssertClose(exact, VecDot.RowOn(isa, type, w, x, n), scale, Tolerance.VersusExact, $"{type} {isa}");
     }
 
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q8_1)]
+    [InlineData(GgmlType.Q8_K)]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
+    public void ActivationQuantizersAgreeBitForBitOnEveryIsa(GgmlType vecDotType)
+    {
+        const int n = 256 * 12;
+        var x = TestData.Weights(n, seed: 3);
+        // Exact ties after scaling, zeros, a negative maximum first and a positive one of equal size later.
+        for (int i = 0; i < 64; i++) x[i] = (i % 9 - 4) * 0.5f;
+        Array.Clear(x, 256, 256);
+        x[512] = -9f; x[600] = 9f;
+        var reference = new byte[GgmlTypeInfo.RowBytes(vecDotType, n)];
+        VecDot.QuantizeActivationOn(VecDotIsa.Scalar, vecDotType, x, reference);
+        for (var isa = VecDotIsa.Avx2; isa <= VecDot.Isa; isa++)
+        {
+            var actual = new byte[reference.Length];
+            VecDot.QuantizeActivationOn(isa, vecDotType, x, actual);
+            Assert.Equal(reference, actual);
+        }
+    }
+
     [Fact]
     public void VecDotTypesFollowGgml()
     {

@@ -88,4 +88,23 @@ public static unsafe partial class VecDot
         var doubled = Ssse3.Shuffle(scalesMins, Vector128.Create((byte)8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15));
         return Avx2.MultiplyAddAdjacent(Avx.LoadVector256(bsums), Avx2.ConvertToVector256Int16(doubled).AsInt16());
     }
+
+    /// <summary>0x10 in byte j where bit j of <paramref name="bits"/> is set (the fifth level bit of Q5_0/Q5_1), else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> FifthBits(uint bits)
+    {
+        var spread = Avx2.Shuffle(Vector256.Create(bits).AsByte(),
+            Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        var select = Vector256.Create(0x8040201008040201UL).AsByte();
+        return Vector256.Equals(spread & select, select) & Vector256.Create((byte)0x10);
+    }
+
+    /// <summary>32 bytes of 4-bit levels of a 32-element block: low nibbles are elements 0..15, high nibbles 16..31.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> Nibbles32(byte* packed)
+    {
+        var p = Sse2.LoadVector128(packed);
+        var mask = Vector128.Create((byte)0x0F);
+        return Vector256.Create(p & mask, Sse2.ShiftRightLogical(p.AsUInt16(), 4).AsByte() & mask);
+    }
 }

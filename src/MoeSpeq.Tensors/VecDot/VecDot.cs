@@ -98,6 +98,13 @@ public static unsafe partial class VecDot
                 GgmlType.Q4_0 => &Q4_0Avx2,
                 GgmlType.Q4_K => &Q4_KAvx2,
                 GgmlType.Q6_K => &Q6_KAvx2,
+                GgmlType.BF16 => &BF16Avx2,
+                GgmlType.Q4_1 => &Q4_1Avx2,
+                GgmlType.Q5_0 => &Q5_0Avx2,
+                GgmlType.Q5_1 => &Q5_1Avx2,
+                GgmlType.Q2_K => &Q2_KAvx2,
+                GgmlType.Q3_K => &Q3_KAvx2,
+                GgmlType.Q5_K => &Q5_KAvx2,
                                                                                                                 _ => null,
             };
             if (k != null) return k;
