@@ -1,0 +1,73 @@
+using MoeSpeq.TestSupport;
+using Xunit;
+
+namespace MoeSpeq.Cli.Tests;
+
+/// <summary>The demo and tokenizer commands as a user runs them.</summary>
+public class GenerationCommandTests
+{
+    [Fact]
+    public void RunContinuesThePromptOnTheDemoModel()
+    {
+        var o = CliRunner.Run("run", "-p", "Returns a value that indicates", "-n", "24", "--seed", "7");
+        Assert.True(o.ExitCode == 0, o.Stderr);
+        Assert.StartsWith("Returns a value that indicates ", o.Stdout);
+        Assert.True(o.Stdout.Length > "Returns a value that indicates".Length + 40, o.Stdout);
+        Assert.Matches(@"prefill: \d+ tokens, [\d.]+ tok/s \| decode: 24 tokens, [\d.]+ tok/s", o.Stderr);
+    }
+
+    [Fact]
+    public void RunWithoutAPromptStartsFromBos()
+    {
+        var o = CliRunner.Run("run", "-n", "16", "--temp", "0");
+        Assert.True(o.ExitCode == 0, o.Stderr);
+        Assert.False(string.IsNullOrWhiteSpace(o.Stdout));
+    }
+
+    [Fact]
+    public void GreedyRunIsDeterministic()
+    {
+        var a = CliRunner.Run("run", "-p", "The following options are supported:", "-n", "20", "--temp", "0");
+        var b = CliRunner.Run("run", "-p", "The following options are supported:", "-n", "20", "--temp", "0");
+        Assert.Equal(0, a.ExitCode);
+        Assert.Equal(a.Stdout, b.Stdout);
+    }
+
+    [Fact]
+    public void TokenizeReproducesTheFixtureVectors()
+    {
+        var vocab = TestPaths.Data("vocab", "ggml-vocab-moe-fixture.gguf");
+        var inputs = File.ReadAllText(vocab + ".inp").Split("\n__ggml_vocab_test__\n");
+        var expected = File.ReadAllLines(vocab + ".out");
+        var file = Path.GetTempFileName();
+        try
+        {
+            for (int i = 0; i < expected.Length; i += 5)
+            {
+                File.WriteAllText(file, inputs[i]);
+                var o = CliRunner.Run("tokenize", "-m", vocab, "-f", file);
+                Assert.Equal(0, o.ExitCode);
+                Assert.Equal(expected[i].Split(' ', StringSplitOptions.RemoveEmptyEntries), o.Stdout.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries));
+            }
+        }
+        finally { File.Delete(file); }
+    }
+
+    [Fact]
+    public void TokenizeAddsBosOnlyWhenAsked()
+    {
+        var vocab = TestPaths.Data("vocab", "ggml-vocab-moe-fixture.gguf");
+        var plain = CliRunner.Run("tokenize", "-m", vocab, "--text", "Hello world");
+        var special = CliRunner.Run("tokenize", "-m", vocab, "--text", "Hello world", "--add-special");
+        Assert.Equal("1 " + plain.Stdout.Trim(), special.Stdout.Trim());
+    }
+
+    [Fact]
+    public void PerplexityPrintsTheFinalLineLikeLlamaPerplexity()
+    {
+        var o = CliRunner.Run("perplexity", "-m", TestPaths.Golden("mixtral-moe-q4_k_m.gguf"), "-f", TestPaths.Golden("ppl_text.txt"), "-c", "128");
+        Assert.True(o.ExitCode == 0, o.Stderr);
+        var last = o.Stdout.Trim().Split('\n')[^1];
+        Assert.Matches(@"^PPL = [\d.]+ \+/- [\d.]+", last);
+    }
+}
