@@ -50,6 +50,31 @@ public sealed unsafe class MatMul : IParallelTask
         Multiply(w, _scratch, y, yStride);
     }
 
+    /// <summary>
+    /// y0 = x·W0ᵀ and y1 = x·W1ᵀ for two matrices that read the same input (an FFN's gate and up): the input is
+    /// converted once when both weights share a vec-dot type.
+    /// </summary>
+    public void MultiplyEach(ReadOnlySpan<float> x, int batch, in WeightMatrix w0, Span<float> y0, in WeightMatrix w1, Span<float> y1)
+    {
+        Multiply(w0, x, y0, batch);
+        MultiplyReusing(x, batch, w1, y1);
+    }
+
+    /// <summary>Three matrices over one input (attention's Q, K and V projections); see the two-matrix overload.</summary>
+    public void MultiplyEach(ReadOnlySpan<float> x, int batch, in WeightMatrix w0, Span<float> y0, in WeightMatrix w1, Span<float> y1, in WeightMatrix w2, Span<float> y2)
+    {
+        Multiply(w0, x, y0, batch);
+        MultiplyReusing(x, batch, w1, y1);
+        MultiplyReusing(x, batch, w2, y2);
+    }
+
+    /// <summary>Multiplies by the activations converted by the previous call when they fit this weight, else converts anew.</summary>
+    void MultiplyReusing(ReadOnlySpan<float> x, int batch, in WeightMatrix w, Span<float> y)
+    {
+        if (_scratch.Type == VecDot.TypeFor(w.Type) && _scratch.Cols == w.Cols && _scratch.Batch == batch) Multiply(w, _scratch, y, w.Rows);
+        else Multiply(w, x, y, batch);
+    }
+
     /// <summary>y[x.Batch, w.Rows] = x · Wᵀ for activations already converted for w's type (reusable across matrices).</summary>
     public void Multiply(in WeightMatrix w, QuantizedActivations x, Span<float> y) => Multiply(w, x, y, w.Rows);
 

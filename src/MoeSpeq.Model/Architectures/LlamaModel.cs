@@ -97,9 +97,7 @@ public sealed class LlamaModel : LanguageModel
 
             // Attention block: x += Wo · attention(rope(Wq·xn), rope(Wk·xn), Wv·xn)
             RmsNorm.ApplyRows(x, L.AttnNorm, xn, n, eps);
-            MatMul.Multiply(L.Wq, xn, q, n);
-            MatMul.Multiply(L.Wk, xn, newKeys, n);
-            MatMul.Multiply(L.Wv, xn, newValues, n);
+            MatMul.MultiplyEach(xn, n, L.Wq, q, L.Wk, newKeys, L.Wv, newValues);
             for (int t = 0; t < n; t++)
             {
                 var cos = s.RopeCos.AsSpan(t * half, half);
@@ -128,8 +126,7 @@ public sealed class LlamaModel : LanguageModel
                 int ffn = c.FeedForwardLength;
                 var gate = s.FfnGate.AsSpan(0, n * ffn); // [n, ffn]
                 var up = s.FfnUp.AsSpan(0, n * ffn);     // [n, ffn]
-                MatMul.Multiply(L.FfnGate!.Value, xn, gate, n);
-                MatMul.Multiply(L.FfnUp!.Value, xn, up, n);
+                MatMul.MultiplyEach(xn, n, L.FfnGate!.Value, gate, L.FfnUp!.Value, up);
                 SwiGlu.Apply(gate, up);
                 MatMul.Multiply(L.FfnDown!.Value, gate, proj, n);
             }

@@ -25,8 +25,7 @@ public sealed class ExpertFfn(MatMul matMul, int dim, int ffn, int capacity)
         }
         var gate = _gate.AsSpan(0, rows * ffn); // [rows, ffn]
         var up = _up.AsSpan(0, rows * ffn);     // [rows, ffn]
-        matMul.Multiply(w.Gate, x, gate, rows);
-        matMul.Multiply(w.Up, x, up, rows);
+        matMul.MultiplyEach(x, rows, w.Gate, gate, w.Up, up);
         SwiGlu.Apply(gate, up);
         matMul.Multiply(w.Down, gate, y, rows);
     }
