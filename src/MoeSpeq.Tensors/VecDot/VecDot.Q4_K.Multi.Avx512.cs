@@ -15,7 +15,7 @@ public static unsafe partial class VecDot
         }
         int blocks = n / 256;
         var mask = Vector512.Create((byte)0x0F);
-        var shifts = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+        var shifts = NibbleShifts;
         float* t = Fp16.Table;
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         Vector256<float> min0 = default, min1 = default, min2 = default, min3 = default;

@@ -16,12 +16,12 @@ public static unsafe partial class VecDot
         int blocks = n / 256;
         var low4 = Vector512.Create((byte)0x0F);
         var high2 = Vector512.Create((byte)0x30);
-        var shiftA = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
-        var shiftB = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
-        var spread0 = Q6KScaleSpread(0);
-        var spread1 = Q6KScaleSpread(4);
-        var spread2 = Q6KScaleSpread(8);
-        var spread3 = Q6KScaleSpread(12);
+        var shiftA = Q6KShiftA;
+        var shiftB = Q6KShiftB;
+        var spread0 = Q6KSpread0;
+        var spread1 = Q6KSpread1;
+        var spread2 = Q6KSpread2;
+        var spread3 = Q6KSpread3;
         float* t = Fp16.Table;
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (int i = 0; i < blocks; i++)
