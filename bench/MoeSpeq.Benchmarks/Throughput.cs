@@ -31,8 +31,10 @@ internal static class Throughput
 
     static double Best(Action action, int runs)
     {
-        // Enough calls for tiered JIT to finish promoting the kernels before timing starts.
-        for (int i = 0; i < Math.Max(3, runs / 4); i++) action();
+        // Long enough for tiered JIT to promote the kernels (its 100 ms tier-up delay restarts while anything new is
+        // jitted, so a count of calls alone can time tier-0 code).
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < Math.Max(3, runs / 4) || warm.ElapsedMilliseconds < 400; i++) action();
         double best = double.MaxValue;
         for (int i = 0; i < runs; i++)
         {
