@@ -1,11 +1,11 @@
 using BenchmarkDotNet.Running;
 using MoeSpeq.Benchmarks;
 
-// `--throughput` prints weight-streaming rates (best of many runs, so a busy machine shows its quiet moments);
+// `--throughput [threads] [type]` prints weight-streaming rates (best of many runs, so a busy machine shows its quiet moments);
 // anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "--throughput")
 {
-    Throughput.Run(args.Length > 1 ? int.Parse(args[1]) : 1);
+    Throughput.Run(args.Length > 1 ? int.Parse(args[1]) : 1, args.Length > 2 ? args[2] : null);
     return;
 }
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

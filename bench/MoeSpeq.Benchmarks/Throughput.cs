@@ -6,7 +6,7 @@ namespace MoeSpeq.Benchmarks;
 /// <summary>Decode-shaped mat-muls reported as GB/s of weights streamed, per thread count and instruction set.</summary>
 internal static class Throughput
 {
-    public static void Run(int threads)
+    public static void Run(int threads, string? only = null)
     {
         using var pool = new ComputePool(threads);
         Console.WriteLine($"ISA {VecDot.Isa}, {threads} thread(s); 1024×2816 weights (K-quants 1024×2816), best of 200 runs");
@@ -14,6 +14,7 @@ internal static class Throughput
         foreach (var type in new[] { GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16, GgmlType.F32,
                                      GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q5_K, GgmlType.BF16 })
         {
+            if (only is not null && type.ToString() != only) continue;
             foreach (int batch in new[] { 1, 16 })
             {
                 using var data = new KernelData(type, 1024, 2816, batch);
@@ -30,7 +31,10 @@ internal static class Throughput
 
     static double Best(Action action, int runs)
     {
-        action();
+        // Long enough for tiered JIT to promote the kernels (its 100 ms tier-up delay restarts while anything new is
+        // jitted, so a count of calls alone can time tier-0 code).
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < Math.Max(3, runs / 4) || warm.ElapsedMilliseconds < 400; i++) action();
         double best = double.MaxValue;
         for (int i = 0; i < runs; i++)
         {

@@ -9,7 +9,8 @@ namespace MoeSpeq.Tensors;
 /// <remarks>
 /// Weight rows are split into chunks (about six per pool thread, so uneven thread speed evens out). Within a chunk a
 /// tile of weight rows is dotted with every batch row before the next tile, so each weight byte comes from memory
-/// once per call however large the batch (the MoE grouped-expert and prefill case).
+/// once per call however large the batch (the MoE grouped-expert and prefill case). Where a multi-row kernel exists
+/// (<see cref="VecDot.MultiKernel"/>) each weight block is also unpacked once for up to four batch rows.
 /// </remarks>
 public sealed unsafe class MatMul : IParallelTask
 {
@@ -24,6 +25,7 @@ public sealed unsafe class MatMul : IParallelTask
     // The call in flight, read by the pool threads.
     WeightMatrix _w;
     delegate*<byte*, byte*, int, float> _kernel;
+    delegate*<byte*, byte*, nint, int, float*, nint, int, void> _multiKernel;
     byte* _x;
     int _xRowBytes;
     float* _y;
@@ -94,6 +96,7 @@ public sealed unsafe class MatMul : IParallelTask
         {
             _w = w;
             _kernel = VecDot.Kernel(w.Type, Isa);
+            _multiKernel = VecDot.MultiKernel(w.Type, Isa);
             _x = x.Data;
             _xRowBytes = x.RowBytes;
             _y = py;
@@ -132,8 +135,16 @@ public sealed unsafe class MatMul : IParallelTask
                 for (int r = r0; r < r1; r++)
                 {
                     byte* wr = data + (long)r * rowBytes;
-                    for (int b = b0; b < b1; b++)
-                        _y[(long)b * _yStride + r] = kernel(wr, _x + (long)b * _xRowBytes, cols);
+                    if (_multiKernel != null)
+                    {
+                        for (int b = b0; b < b1; b += VecDot.MultiRows)
+                            _multiKernel(wr, _x + (long)b * _xRowBytes, _xRowBytes, cols, _y + (long)b * _yStride + r, _yStride, Math.Min(VecDot.MultiRows, b1 - b));
+                    }
+                    else
+                    {
+                        for (int b = b0; b < b1; b++)
+                            _y[(long)b * _yStride + r] = kernel(wr, _x + (long)b * _xRowBytes, cols);
+                    }
                 }
             }
         }

@@ -116,6 +116,45 @@ public class VecDotTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Types))]
+    public unsafe void MultiRowKernelsMatchSingleRowKernels(GgmlType type)
+    {
+        foreach (int n in new[] { 256, 512, 768, 2816, 4096 })
+        {
+            var w = TestData.RandomRow(type, n, n);
+            var xType = VecDot.TypeFor(type);
+            int rowBytes = GgmlTypeInfo.RowBytes(xType, n);
+            var x = new byte[rowBytes * VecDot.MultiRows];
+            var xf = TestData.Weights(n * VecDot.MultiRows, seed: n + 1);
+            for (int k = 0; k < VecDot.MultiRows; k++) VecDot.QuantizeActivation(xType, xf.AsSpan(k * n, n), x.AsSpan(k * rowBytes, rowBytes));
+            var wDeq = new float[n];
+            Dequantize.Row(type, w, wDeq);
+            for (var isa = VecDotIsa.Scalar; isa <= VecDot.Isa; isa++)
+            {
+                var multi = VecDot.MultiKernel(type, isa);
+                if (multi == null) continue;
+                for (int count = 1; count <= VecDot.MultiRows; count++)
+                {
+                    var y = new float[2 * count];
+                    fixed (byte* pw = w)
+                    fixed (byte* px = x)
+                    fixed (float* py = y)
+                        multi(pw, px, rowBytes, n, py, 2, count);
+                    for (int k = 0; k < count; k++)
+                    {
+                        var xk = x.AsSpan(k * rowBytes, rowBytes);
+                        var xDeq = new float[n];
+                        Dequantize.Row(xType, xk, xDeq);
+                        var (_, scale) = ExpectedDot.Compute(type, w, xk, wDeq, xDeq);
+                        Tolerance.AssertClose(VecDot.RowReference(type, w, xk, n), y[2 * k], scale, Tolerance.KernelVsReference, $"{type} n={n} {isa} row {k} of {count}");
+                        Assert.Equal(0f, y[2 * k + 1]);
+                    }
+                }
+            }
+        }
+    }
+
     [Fact]
     public void VecDotTypesFollowGgml()
     {

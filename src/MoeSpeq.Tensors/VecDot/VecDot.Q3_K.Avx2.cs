@@ -13,10 +13,6 @@ public static unsafe partial class VecDot
         Vector256<float> acc = default;
         var low2 = Vector256.Create((byte)0x03);
         var four = Vector256.Create((byte)0x04);
-        var shuffle0 = Q6KScaleShuffle(0);
-        var shuffle1 = Q6KScaleShuffle(1);
-        var shuffle2 = Q6KScaleShuffle(2);
-        var shuffle3 = Q6KScaleShuffle(3);
         float* t = Fp16.Table;
         for (int i = 0; i < blocks; i++)
         {
@@ -31,10 +27,10 @@ public static unsafe partial class VecDot
             {
                 var q = Avx.LoadVector256(bw + 32 + 32 * h).AsUInt16();
                 var sc = (h == 0 ? Avx2.Permute4x64(scales16.AsUInt64(), 0b01_00_01_00) : Avx2.Permute4x64(scales16.AsUInt64(), 0b11_10_11_10)).AsByte();
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent((q.AsByte() & low2) | HighBit(hmask, 4 * h, four), Avx.LoadVector256(a)), Avx2.Shuffle(sc, shuffle0).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(((q >> 2).AsByte() & low2) | HighBit(hmask, 4 * h + 1, four), Avx.LoadVector256(a + 32)), Avx2.Shuffle(sc, shuffle1).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(((q >> 4).AsByte() & low2) | HighBit(hmask, 4 * h + 2, four), Avx.LoadVector256(a + 64)), Avx2.Shuffle(sc, shuffle2).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(((q >> 6).AsByte() & low2) | HighBit(hmask, 4 * h + 3, four), Avx.LoadVector256(a + 96)), Avx2.Shuffle(sc, shuffle3).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent((q.AsByte() & low2) | HighBit(hmask, 4 * h, four), Avx.LoadVector256(a)), Avx2.Shuffle(sc, ScaleShuffle0).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(((q >> 2).AsByte() & low2) | HighBit(hmask, 4 * h + 1, four), Avx.LoadVector256(a + 32)), Avx2.Shuffle(sc, ScaleShuffle1).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(((q >> 4).AsByte() & low2) | HighBit(hmask, 4 * h + 2, four), Avx.LoadVector256(a + 64)), Avx2.Shuffle(sc, ScaleShuffle2).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(((q >> 6).AsByte() & low2) | HighBit(hmask, 4 * h + 3, four), Avx.LoadVector256(a + 96)), Avx2.Shuffle(sc, ScaleShuffle3).AsInt16());
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sumi), Vector256.Create(t[*(ushort*)(bw + 108)] * *(float*)bx), acc);
         }

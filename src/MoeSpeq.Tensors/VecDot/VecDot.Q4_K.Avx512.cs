@@ -13,7 +13,7 @@ public static unsafe partial class VecDot
         Vector512<float> acc = default;
         Vector256<float> accMin = default;
         var mask = Vector512.Create((byte)0x0F);
-        var shifts = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+        var shifts = NibbleShifts;
         float* t = Fp16.Table;
         for (int i = 0; i < blocks; i++)
         {
@@ -39,4 +39,7 @@ public static unsafe partial class VecDot
         }
         return Vector512.Sum(acc) - Vector256.Sum(accMin);
     }
+
+    /// <summary>Per-word right shifts 0 for the low 256 bits and 4 for the high: one load yields low and high nibbles.</summary>
+    static readonly Vector512<ushort> NibbleShifts = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
 }

@@ -13,10 +13,6 @@ public static unsafe partial class VecDot
         Vector256<float> acc = default;
         var low4 = Vector256.Create((byte)0x0F);
         var high2 = Vector256.Create((byte)0x30);
-        var shuffle0 = Q6KScaleShuffle(0);
-        var shuffle1 = Q6KScaleShuffle(1);
-        var shuffle2 = Q6KScaleShuffle(2);
-        var shuffle3 = Q6KScaleShuffle(3);
         float* t = Fp16.Table;
         for (int i = 0; i < blocks; i++)
         {
@@ -40,16 +36,22 @@ public static unsafe partial class VecDot
                 var q1 = (ql1 & low4) | ((qh << 2).AsByte() & high2);
                 var q2 = ((ql0.AsUInt16() >> 4).AsByte() & low4) | (qh.AsByte() & high2);
                 var q3 = ((ql1.AsUInt16() >> 4).AsByte() & low4) | ((qh >> 2).AsByte() & high2);
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(a)), Avx2.Shuffle(sc, shuffle0).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q1, Avx.LoadVector256(a + 32)), Avx2.Shuffle(sc, shuffle1).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q2, Avx.LoadVector256(a + 64)), Avx2.Shuffle(sc, shuffle2).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q3, Avx.LoadVector256(a + 96)), Avx2.Shuffle(sc, shuffle3).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(a)), Avx2.Shuffle(sc, ScaleShuffle0).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q1, Avx.LoadVector256(a + 32)), Avx2.Shuffle(sc, ScaleShuffle1).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q2, Avx.LoadVector256(a + 64)), Avx2.Shuffle(sc, ScaleShuffle2).AsInt16());
+                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q3, Avx.LoadVector256(a + 96)), Avx2.Shuffle(sc, ScaleShuffle3).AsInt16());
                 a += 128;
             }
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sumi), Vector256.Create(t[*(ushort*)(bw + 208)] * *(float*)bx), acc);
         }
         return Vector256.Sum(acc);
     }
+
+    // Static readonly vectors are constants to the tier-1 JIT, so the kernels do not rebuild them per call.
+    static readonly Vector256<byte> ScaleShuffle0 = Q6KScaleShuffle(0);
+    static readonly Vector256<byte> ScaleShuffle1 = Q6KScaleShuffle(1);
+    static readonly Vector256<byte> ScaleShuffle2 = Q6KScaleShuffle(2);
+    static readonly Vector256<byte> ScaleShuffle3 = Q6KScaleShuffle(3);
 
     /// <summary>Byte shuffle putting 16-bit scale 2k in every word of the low lane and scale 2k+1 in the high lane.</summary>
     static Vector256<byte> Q6KScaleShuffle(int k)

@@ -13,13 +13,12 @@ public static unsafe partial class VecDot
         Vector512<float> acc = default;
         var low4 = Vector512.Create((byte)0x0F);
         var high2 = Vector512.Create((byte)0x30);
-        var shiftA = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2)); // left: elements 0..31, 32..63
-        var shiftB = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));      // right: elements 64..95, 96..127
-        // Word indices spreading 4 consecutive scales over 8 words each: groups g..g+3 of a 64-element step.
-        var spread0 = Q6KScaleSpread(0);
-        var spread1 = Q6KScaleSpread(4);
-        var spread2 = Q6KScaleSpread(8);
-        var spread3 = Q6KScaleSpread(12);
+        var shiftA = Q6KShiftA;
+        var shiftB = Q6KShiftB;
+        var spread0 = Q6KSpread0;
+        var spread1 = Q6KSpread1;
+        var spread2 = Q6KSpread2;
+        var spread3 = Q6KSpread3;
         float* t = Fp16.Table;
         for (int i = 0; i < blocks; i++)
         {
@@ -47,6 +46,15 @@ public static unsafe partial class VecDot
         }
         return Vector512.Sum(acc);
     }
+
+    // Static readonly vectors are constants to the tier-1 JIT, so the kernels do not rebuild them per call.
+    static readonly Vector512<ushort> Q6KShiftA = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2)); // left: elements 0..31, 32..63
+    static readonly Vector512<ushort> Q6KShiftB = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));      // right: elements 64..95, 96..127
+    // Word indices spreading 4 consecutive scales over 8 words each: groups g..g+3 of a 64-element step.
+    static readonly Vector512<short> Q6KSpread0 = Q6KScaleSpread(0);
+    static readonly Vector512<short> Q6KSpread1 = Q6KScaleSpread(4);
+    static readonly Vector512<short> Q6KSpread2 = Q6KScaleSpread(8);
+    static readonly Vector512<short> Q6KSpread3 = Q6KScaleSpread(12);
 
     static Vector512<short> Q6KScaleSpread(int first)
     {
