@@ -60,8 +60,13 @@ public static class ThroughputBenchmark
             decode = Math.Min(decode, d);
         }
 
-        using var bandwidth = new MemoryBandwidth();
-        double bytesPerSecond = bandwidth.Measure(model.Pool);
+        // The roofline is measured on the model's own mapped bytes, which is what a decode step streams.
+        double bytesPerSecond;
+        unsafe
+        {
+            using var bandwidth = new MemoryBandwidth(model.File.BasePointer, model.File.Length);
+            bytesPerSecond = bandwidth.Measure(model.Pool);
+        }
         return new Result(promptTokens, prefill, decodeTokens, decode, DecodeBytesPerToken(model), bytesPerSecond, model.Pool.ThreadCount);
     }
 

@@ -12,6 +12,7 @@ public sealed unsafe class MemoryBandwidth : IParallelTask, IDisposable
 {
     readonly byte* _buffer;
     readonly long _bytes;
+    readonly bool _owned;
     int _chunks;
     long _chunkBytes;
     readonly long[] _sinks = new long[64];
@@ -19,12 +20,23 @@ public sealed unsafe class MemoryBandwidth : IParallelTask, IDisposable
     /// <param name="bytes">Buffer size; it must dwarf the last-level cache (the default 512 MiB does).</param>
     public MemoryBandwidth(long bytes = 512L << 20)
     {
+        _owned = true;
         _bytes = bytes / 4096 * 4096;
         _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)_bytes, 4096);
         // Touch every page with non-zero data so the reads below hit real memory, not the shared zero page.
         new Span<byte>(_buffer, (int)Math.Min(_bytes, int.MaxValue)).Fill(1);
         for (long off = int.MaxValue; off < _bytes; off += int.MaxValue)
             new Span<byte>(_buffer + off, (int)Math.Min(_bytes - off, int.MaxValue)).Fill(1);
+    }
+
+    /// <summary>
+    /// Probes existing memory, e.g. the mapped weights themselves: the bandwidth a decode step can get from the very
+    /// pages it reads (page size, placement and NUMA included) rather than from a fresh allocation.
+    /// </summary>
+    public MemoryBandwidth(byte* region, long bytes)
+    {
+        _buffer = region;
+        _bytes = bytes / 4096 * 4096;
     }
 
     /// <summary>Best of <paramref name="repetitions"/> full passes over the buffer, in bytes per second.</summary>
@@ -66,6 +78,6 @@ public sealed unsafe class MemoryBandwidth : IParallelTask, IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        NativeMemory.AlignedFree(_buffer);
+        if (_owned) NativeMemory.AlignedFree(_buffer);
     }
 }
