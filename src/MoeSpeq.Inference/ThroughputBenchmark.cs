@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Inference.Sampling;
 using MoeSpeq.Model;
 using MoeSpeq.Tensors;
 
@@ -30,9 +31,9 @@ public static class ThroughputBenchmark
     {
         if (promptTokens < 1 || decodeTokens < 1) throw new ArgumentException("prompt and decode lengths must be positive");
         int vocab = model.Config.VocabSize;
-        var rng = seed;
+        var rng = new Xoshiro256StarStar(seed);
         var prompt = new int[promptTokens];
-        for (int i = 0; i < prompt.Length; i++) prompt[i] = (int)(Next(ref rng) % (ulong)vocab);
+        for (int i = 0; i < prompt.Length; i++) prompt[i] = (int)(rng.NextUInt64() % (ulong)vocab);
         var state = model.CreateState(Math.Max(promptTokens, decodeTokens + 1));
         if (state.ContextLength < Math.Max(promptTokens, decodeTokens + 1))
             throw new ArgumentException($"the model's context ({state.ContextLength}) is shorter than the benchmark");
@@ -87,13 +88,5 @@ public static class ThroughputBenchmark
         if (model.File.Header.FindTensor("output.weight") is null && model.File.Header.FindTensor("token_embd.weight") is GgufTensorInfo tied)
             bytes += tied.ByteSize;
         return (long)bytes;
-    }
-
-    static ulong Next(ref ulong s)
-    {
-        ulong z = s += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 }
