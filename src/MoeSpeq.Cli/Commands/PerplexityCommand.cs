@@ -21,8 +21,9 @@ public static class PerplexityCommand
         {
             string text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(p.GetValue(file)!));
             int requested = p.GetValue(common.Context);
-            int ctx = requested > 0 ? requested : 512;
             using var model = common.Load(p);
+            // llama-perplexity's default context is 512; a model trained on less is scored at its own length.
+            int ctx = requested > 0 ? requested : Math.Min(512, model.Config.ContextLength);
             var tokenizer = Tokenizer.FromGguf(model.File.Header);
             var tokens = tokenizer.Encode(text, addSpecial: true, parseSpecial: false);
             Console.Error.WriteLine($"{tokens.Count} tokens, {tokens.Count / ctx} chunks of {ctx}");
