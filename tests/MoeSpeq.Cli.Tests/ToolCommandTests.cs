@@ -53,6 +53,45 @@ public class ToolCommandTests
     }
 
     [Fact]
+    public void QuantizedModelsLoseAccuracyInOrderOfTheirBits()
+    {
+        var dir = Directory.CreateTempSubdirectory("moespeq-kquant");
+        try
+        {
+            string src = Path.Combine(dir.FullName, "src.gguf");
+            Assert.Equal(0, CliRunner.Run("make-model", "--layers", "2", "--dim", "256", "--heads", "4", "--kv-heads", "2", "--experts", "4",
+                "--experts-used", "2", "--ffn", "512", "--vocab", "400", "--type", "F32", "-o", src).ExitCode);
+            float[] Logits(string model)
+            {
+                string path = model + ".f32";
+                Assert.Equal(0, CliRunner.Run("eval", "-m", model, "--tokens", "1,17,33,90,250,301,7,64", "--logits-out", path).ExitCode);
+                return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(path)).ToArray();
+            }
+            var reference = Logits(src);
+            double scale = Math.Sqrt(reference.Average(a => (double)a * a));
+
+            var errors = new List<double>();
+            foreach (var (name, type) in new[] { ("Q8_0", GgmlType.Q8_0), ("Q6_K", GgmlType.Q6_K), ("Q5_K", GgmlType.Q5_K), ("Q4_K", GgmlType.Q4_K), ("Q2_K", GgmlType.Q2_K) })
+            {
+                string dst = Path.Combine(dir.FullName, name + ".gguf");
+                var q = CliRunner.Run("quantize", src, dst, "--type", name);
+                Assert.True(q.ExitCode == 0, q.Stderr);
+                using (var file = GgufFile.Open(dst))
+                {
+                    Assert.Equal(type, file.Header.FindTensor("blk.1.ffn_down_exps.weight")!.Type);
+                    Assert.Equal(type == GgmlType.Q8_0 ? GgmlType.Q8_0 : GgmlType.Q6_K, file.Header.FindTensor("output.weight")!.Type);
+                }
+                var quantized = Logits(dst);
+                errors.Add(Math.Sqrt(reference.Zip(quantized, (a, b) => (a - b) * (double)(a - b)).Average()) / scale);
+            }
+            // Random weights route almost uniformly, so small weight errors flip experts; the order still holds.
+            Assert.True(errors[0] < 0.02, $"Q8_0 relative logit error {errors[0]:F4}");
+            for (int i = 1; i < errors.Count; i++) Assert.True(errors[i] > errors[i - 1], $"errors by type: {string.Join(", ", errors.Select(e => e.ToString("F4")))}");
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
     public void InspectReportsExpertBytes()
     {
         var o = CliRunner.Run("inspect", "-m", MoeSpeq.TestSupport.TestPaths.DemoModel);
