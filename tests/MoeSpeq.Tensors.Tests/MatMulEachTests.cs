@@ -21,24 +21,27 @@ public unsafe class MatMulEachTests
         return new WeightMatrix(type, rows, cols, data);
     }
 
+    // The large shapes split into pool chunks that straddle the matrices' boundaries.
     [Theory]
-    [InlineData(GgmlType.Q8_0, GgmlType.Q8_0, GgmlType.Q8_0, 1)]
-    [InlineData(GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q4_K, 3)]
-    [InlineData(GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_0, 9)]
-    public void SharedInputGivesTheSameProducts(GgmlType t0, GgmlType t1, GgmlType t2, int batch)
+    [InlineData(GgmlType.Q8_0, GgmlType.Q8_0, GgmlType.Q8_0, 1, 48, 40, 32)]
+    [InlineData(GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q4_K, 3, 48, 40, 32)]
+    [InlineData(GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_0, 9, 48, 40, 32)]
+    [InlineData(GgmlType.Q8_0, GgmlType.Q8_0, GgmlType.Q8_0, 1, 1400, 600, 520)]
+    [InlineData(GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q4_K, 5, 1400, 600, 520)]
+    public void SharedInputGivesTheSameProducts(GgmlType t0, GgmlType t1, GgmlType t2, int batch, int rows0, int rows1, int rows2)
     {
         var owned = new List<IntPtr>();
         try
         {
             const int cols = 256;
-            var w0 = RandomMatrix(t0, 48, cols, 1, owned);
-            var w1 = RandomMatrix(t1, 40, cols, 2, owned);
-            var w2 = RandomMatrix(t2, 32, cols, 3, owned);
+            var w0 = RandomMatrix(t0, rows0, cols, 1, owned);
+            var w1 = RandomMatrix(t1, rows1, cols, 2, owned);
+            var w2 = RandomMatrix(t2, rows2, cols, 3, owned);
             var x = Enumerable.Range(0, batch * cols).Select(i => MathF.Sin(i * 0.37f)).ToArray();
             using var pool = new ComputePool(2);
             var mm = new MatMul(pool);
 
-            float[] y0 = new float[batch * 48], y1 = new float[batch * 40], y2 = new float[batch * 32];
+            float[] y0 = new float[batch * rows0], y1 = new float[batch * rows1], y2 = new float[batch * rows2];
             mm.MultiplyEach(x, batch, w0, y0, w1, y1, w2, y2);
 
             float[] e0 = new float[y0.Length], e1 = new float[y1.Length], e2 = new float[y2.Length];
@@ -48,6 +51,11 @@ public unsafe class MatMulEachTests
             Assert.Equal(e0, y0);
             Assert.Equal(e1, y1);
             Assert.Equal(e2, y2);
+
+            float[] p0 = new float[y0.Length], p1 = new float[y1.Length];
+            mm.MultiplyEach(x, batch, w0, p0, w1, p1);
+            Assert.Equal(e0, p0);
+            Assert.Equal(e1, p1);
         }
         finally
         {
