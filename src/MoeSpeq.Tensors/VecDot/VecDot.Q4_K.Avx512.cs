@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -6,7 +7,9 @@ namespace MoeSpeq.Tensors;
 public static unsafe partial class VecDot
 {
     // Each 512-bit step takes 32 packed bytes into both halves, shifts the upper half by 4 so it holds the high
-    // nibbles, and so covers two 32-element groups against 64 contiguous activation bytes.
+    // nibbles, and so covers two 32-element groups against 64 contiguous activation bytes. The step's two scales
+    // come from one word permute of the block's widened scales: building them from scalar bytes (extract, broadcast,
+    // insert) cost more than the dot products themselves.
     static float Q4_KAvx512(byte* w, byte* x, int n)
     {
         int blocks = n / 256;
@@ -14,6 +17,7 @@ public static unsafe partial class VecDot
         Vector256<float> accMin = default;
         var mask = Vector512.Create((byte)0x0F);
         var shifts = NibbleShifts;
+        Vector512<short> pick0 = ScalePick(0), pick1 = ScalePick(1), pick2 = ScalePick(2), pick3 = ScalePick(3);
         float* t = Fp16.Table;
         for (int i = 0; i < blocks; i++)
         {
@@ -24,21 +28,27 @@ public static unsafe partial class VecDot
             var scalesMins = UnpackScalesMinsK4(bw + 4);
             accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinsTimesBSums(scalesMins, (short*)(bx + 260))), Vector256.Create(t[*(ushort*)(bw + 2)] * dx), accMin);
 
-            ulong scales = scalesMins.AsUInt64().ToScalar();
-            byte* q = bw + 16;
-            var sumi = Vector512<int>.Zero;
-            for (int p = 0; p < 4; p++, q += 32, a += 64, scales >>= 16)
-            {
-                var packed = Vector512.Create(Avx.LoadVector256(q));
-                var levels = Avx512BW.ShiftRightLogicalVariable(packed.AsUInt16(), shifts).AsByte() & mask;
-                var prod = Avx512BW.MultiplyAddAdjacent(levels, Avx512F.LoadVector512(a));
-                var sc = Vector512.Create(Vector256.Create((short)(scales & 0xFF)), Vector256.Create((short)((scales >> 8) & 0xFF)));
-                sumi += Avx512BW.MultiplyAddAdjacent(prod, sc);
-            }
+            // 6-bit scales times levels ≤ 15 times |a| ≤ 128, pairwise: below 2¹⁵ before vpmaddwd widens.
+            var scales = Avx2.ConvertToVector256Int16(scalesMins).ToVector512Unsafe();
+            var sumi = Q4_KStep(bw + 16, a, Avx512BW.PermuteVar32x16(scales, pick0), mask, shifts);
+            sumi += Q4_KStep(bw + 48, a + 64, Avx512BW.PermuteVar32x16(scales, pick1), mask, shifts);
+            sumi += Q4_KStep(bw + 80, a + 128, Avx512BW.PermuteVar32x16(scales, pick2), mask, shifts);
+            sumi += Q4_KStep(bw + 112, a + 192, Avx512BW.PermuteVar32x16(scales, pick3), mask, shifts);
             acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi), Vector512.Create(t[*(ushort*)bw] * dx), acc);
         }
         return Vector512.Sum(acc) - Vector256.Sum(accMin);
     }
+
+    /// <summary>Scaled level·activation pair sums of one 64-element step: groups 2p (low half) and 2p+1 (high half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<int> Q4_KStep(byte* q, sbyte* a, Vector512<short> sc, Vector512<byte> mask, Vector512<ushort> shifts)
+    {
+        var levels = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(Avx.LoadVector256(q)).AsUInt16(), shifts).AsByte() & mask;
+        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(levels, Avx512F.LoadVector512(a)), sc);
+    }
+
+    /// <summary>vpermw indices that put scale 2p in every word of the low half and scale 2p+1 in the high half.</summary>
+    static Vector512<short> ScalePick(int p) => Vector512.Create(Vector256.Create((short)(2 * p)), Vector256.Create((short)(2 * p + 1)));
 
     /// <summary>Per-word right shifts 0 for the low 256 bits and 4 for the high: one load yields low and high nibbles.</summary>
     static readonly Vector512<ushort> NibbleShifts = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));

@@ -5,7 +5,8 @@ namespace MoeSpeq.Tensors;
 
 public static unsafe partial class VecDot
 {
-    // The block's levels and scale vectors are unpacked once per 64-element step and used for every activation row.
+    // The block's levels and scale vectors are unpacked once per 64-element step and used for every activation row;
+    // the scales come from a word permute as in the single-row kernel.
     static void Q4_KMultiAvx512(byte* w, byte* x, nint xStride, int n, float* y, nint yStride, int count)
     {
         if (count < 2)
@@ -16,6 +17,7 @@ public static unsafe partial class VecDot
         int blocks = n / 256;
         var mask = Vector512.Create((byte)0x0F);
         var shifts = NibbleShifts;
+        var pick0 = ScalePick(0);
         float* t = Fp16.Table;
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         Vector256<float> min0 = default, min1 = default, min2 = default, min3 = default;
@@ -25,13 +27,14 @@ public static unsafe partial class VecDot
             byte* bx = x + i * 292;
             float dw = t[*(ushort*)bw], dmin = t[*(ushort*)(bw + 2)];
             var scalesMins = UnpackScalesMinsK4(bw + 4);
-            ulong scales = scalesMins.AsUInt64().ToScalar();
+            var scales = Avx2.ConvertToVector256Int16(scalesMins).ToVector512Unsafe();
             Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default;
             byte* q = bw + 16;
-            for (int p = 0; p < 4; p++, q += 32, scales >>= 16)
+            var pick = pick0;
+            for (int p = 0; p < 4; p++, q += 32, pick += Vector512.Create((short)2))
             {
                 var levels = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(Avx.LoadVector256(q)).AsUInt16(), shifts).AsByte() & mask;
-                var sc = Vector512.Create(Vector256.Create((short)(scales & 0xFF)), Vector256.Create((short)((scales >> 8) & 0xFF)));
+                var sc = Avx512BW.PermuteVar32x16(scales, pick);
                 sbyte* a = (sbyte*)(bx + 4 + 64 * p);
                 s0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(levels, Avx512F.LoadVector512(a)), sc);
                 s1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(levels, Avx512F.LoadVector512(a + xStride)), sc);
