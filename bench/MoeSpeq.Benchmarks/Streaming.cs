@@ -29,7 +29,7 @@ internal static class Streaming
             {
                 for (int c = 0; c < Copies; c++) matMul.Multiply(data.Matrix.SliceRows(c * Rows, Rows), x, y.AsSpan(c * Rows, Rows));
             }, 5);
-            using var probe = new MemoryBandwidth(data.Weights, one * Copies);
+            var probe = new MemoryBandwidth(data.Weights, one * Copies);
             double gb = one * Copies / 1e9;
             Console.WriteLine($"{type,-5} one run {gb / whole,6:F1} GB/s   {Copies} runs {gb / sliced,6:F1} GB/s   probe {probe.Measure(pool, 5) / 1e9,6:F1} GB/s");
         }

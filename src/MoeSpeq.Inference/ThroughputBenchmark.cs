@@ -65,7 +65,7 @@ public static class ThroughputBenchmark
         double bytesPerSecond;
         unsafe
         {
-            using var bandwidth = new MemoryBandwidth(model.File.BasePointer, model.File.Length);
+            var bandwidth = new MemoryBandwidth(model.File.BasePointer, model.File.Length);
             bytesPerSecond = bandwidth.Measure(model.Pool);
         }
         return new Result(promptTokens, prefill, decodeTokens, decode, DecodeBytesPerToken(model), bytesPerSecond, model.Pool.ThreadCount);

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace MoeSpeq.Tensors;
@@ -8,30 +7,17 @@ namespace MoeSpeq.Tensors;
 /// Measures sustained read bandwidth from DRAM with the same threads the kernels use, to state the roofline a
 /// decode step is bound by: tokens/s ≤ bandwidth / bytes read per token.
 /// </summary>
-public sealed unsafe class MemoryBandwidth : IParallelTask, IDisposable
+public sealed unsafe class MemoryBandwidth : IParallelTask
 {
     readonly byte* _buffer;
     readonly long _bytes;
-    readonly bool _owned;
     int _chunks;
     long _chunkBytes;
     readonly long[] _sinks = new long[64];
 
-    /// <param name="bytes">Buffer size; it must dwarf the last-level cache (the default 512 MiB does).</param>
-    public MemoryBandwidth(long bytes = 512L << 20)
-    {
-        _owned = true;
-        _bytes = bytes / 4096 * 4096;
-        _buffer = (byte*)NativeMemory.AlignedAlloc((nuint)_bytes, 4096);
-        // Touch every page with non-zero data so the reads below hit real memory, not the shared zero page.
-        new Span<byte>(_buffer, (int)Math.Min(_bytes, int.MaxValue)).Fill(1);
-        for (long off = int.MaxValue; off < _bytes; off += int.MaxValue)
-            new Span<byte>(_buffer + off, (int)Math.Min(_bytes - off, int.MaxValue)).Fill(1);
-    }
-
     /// <summary>
-    /// Probes existing memory, e.g. the mapped weights themselves: the bandwidth a decode step can get from the very
-    /// pages it reads (page size, placement and NUMA included) rather than from a fresh allocation.
+    /// Probes memory the caller owns, normally the mapped weights themselves: the bandwidth a decode step can get
+    /// from the very pages it reads (page size, placement and NUMA included), not from a fresh allocation.
     /// </summary>
     public MemoryBandwidth(byte* region, long bytes)
     {
@@ -70,14 +56,5 @@ public sealed unsafe class MemoryBandwidth : IParallelTask, IDisposable
         }
         // Publishing the sum keeps the JIT from discarding the loads.
         _sinks[index % _sinks.Length] = Vector256.Sum(a + b + c + d);
-    }
-
-    bool _disposed;
-
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        if (_owned) NativeMemory.AlignedFree(_buffer);
     }
 }
