@@ -11,18 +11,7 @@ public class GgmlGoldenTests
     static float[] Input() => MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(TestPaths.Data("ggml-quants", "input.f32"))).ToArray();
 
     [Theory]
-    [InlineData(GgmlType.Q4_0)]
-    [InlineData(GgmlType.Q4_1)]
-    [InlineData(GgmlType.Q5_0)]
-    [InlineData(GgmlType.Q5_1)]
-    [InlineData(GgmlType.Q8_0)]
-    [InlineData(GgmlType.Q8_1)]
-    [InlineData(GgmlType.Q2_K)]
-    [InlineData(GgmlType.Q3_K)]
-    [InlineData(GgmlType.Q4_K)]
-    [InlineData(GgmlType.Q5_K)]
-    [InlineData(GgmlType.Q6_K)]
-    [InlineData(GgmlType.Q8_K)]
+    [MemberData(nameof(TestData.QuantTypes), MemberType = typeof(TestData))]
     public void QuantizeMatchesGgmlByteForByte(GgmlType type)
     {
         var x = Input();
@@ -38,17 +27,7 @@ public class GgmlGoldenTests
     }
 
     [Theory]
-    [InlineData(GgmlType.Q4_0)]
-    [InlineData(GgmlType.Q4_1)]
-    [InlineData(GgmlType.Q5_0)]
-    [InlineData(GgmlType.Q5_1)]
-    [InlineData(GgmlType.Q8_0)]
-    [InlineData(GgmlType.Q2_K)]
-    [InlineData(GgmlType.Q3_K)]
-    [InlineData(GgmlType.Q4_K)]
-    [InlineData(GgmlType.Q5_K)]
-    [InlineData(GgmlType.Q6_K)]
-    [InlineData(GgmlType.Q8_K)]
+    [MemberData(nameof(TestData.StoredQuantTypes), MemberType = typeof(TestData))]
     public void DequantizeMatchesGgmlBitForBit(GgmlType type)
     {
         string name = type.ToString().ToLowerInvariant().Replace("_k", "_K");

@@ -39,17 +39,7 @@ public class QuantizeTests
     }
 
     [Theory]
-    [InlineData(GgmlType.Q4_0)]
-    [InlineData(GgmlType.Q4_1)]
-    [InlineData(GgmlType.Q5_0)]
-    [InlineData(GgmlType.Q5_1)]
-    [InlineData(GgmlType.Q8_0)]
-    [InlineData(GgmlType.Q2_K)]
-    [InlineData(GgmlType.Q3_K)]
-    [InlineData(GgmlType.Q4_K)]
-    [InlineData(GgmlType.Q5_K)]
-    [InlineData(GgmlType.Q6_K)]
-    [InlineData(GgmlType.Q8_K)]
+    [MemberData(nameof(TestData.StoredQuantTypes), MemberType = typeof(TestData))]
     public void ZerosStayZero(GgmlType type)
     {
         int n = GgmlTypeInfo.BlockSize(type) * 2;

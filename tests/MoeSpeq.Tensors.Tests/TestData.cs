@@ -1,3 +1,5 @@
+using Xunit;
+
 namespace MoeSpeq.Tensors.Tests;
 
 /// <summary>Deterministic inputs shaped like model weights and activations.</summary>
@@ -26,9 +28,15 @@ internal static class TestData
         return bytes;
     }
 
-    public static readonly GgmlType[] QuantTypes =
+    /// <summary>Every block-quantized type, the activation-only Q8_1 included.</summary>
+    public static TheoryData<GgmlType> QuantTypes => new([.. Stored, GgmlType.Q8_1]);
+
+    /// <summary>Block-quantized types with a dequantize path (Q8_1 only ever holds activations).</summary>
+    public static TheoryData<GgmlType> StoredQuantTypes => new(Stored);
+
+    static readonly GgmlType[] Stored =
     [
-        GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1,
+        GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q8_K,
     ];
 
