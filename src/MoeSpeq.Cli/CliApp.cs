@@ -42,15 +42,18 @@ public static class CliApp
         }
         catch (Exception e) when (IsUserError(e))
         {
-            Console.Error.WriteLine($"moespeq: error: {Flatten(e).Message}");
+            Console.Error.WriteLine($"moespeq: error: {FirstLine(Flatten(e).Message)}");
             return UserError;
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"moespeq: internal error: {Flatten(e).GetType().Name}: {Flatten(e).Message}");
+            Console.Error.WriteLine($"moespeq: internal error: {Flatten(e).GetType().Name}: {FirstLine(Flatten(e).Message)}");
             return InternalError;
         }
     }
+
+    /// <summary>Some framework messages append a second line (ArgumentOutOfRangeException's "Actual value was …").</summary>
+    static string FirstLine(string message) => message.Split('\n', 2)[0].TrimEnd();
 
     static Exception Flatten(Exception e) => e is AggregateException { InnerExceptions.Count: 1 } a ? Flatten(a.InnerExceptions[0]) : e;
 

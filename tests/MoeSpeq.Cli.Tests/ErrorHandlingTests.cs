@@ -22,6 +22,7 @@ public class ErrorHandlingTests
     [InlineData("make-model", "--dim", "100", "--heads", "3", "-o", "/tmp/never.gguf")]
     [InlineData("quantize", "a.gguf", "b.gguf", "--type", "Q9_9")]
     [InlineData("bench", "-m", "/nonexistent.gguf", "--threads", "0")]
+    [InlineData("run", "--temp", "-1")]
     public void BadArgumentsGiveOneLine(params string[] args) => AssertOneLineError(CliRunner.Run(args));
 
     [Fact]
