@@ -61,12 +61,12 @@ public static class ThroughputBenchmark
             decode = Math.Min(decode, d);
         }
 
-        // The roofline is measured on the model's own mapped bytes, which is what a decode step streams.
+        // The roofline is measured on the model's own weight bytes, which is what a decode step streams.
         double bytesPerSecond;
         unsafe
         {
-            var bandwidth = new MemoryBandwidth(model.File.BasePointer, model.File.Length);
-            bytesPerSecond = bandwidth.Measure(model.Pool);
+            var (start, length) = model.Weights.MatrixMemory;
+            bytesPerSecond = new MemoryBandwidth((byte*)start, length).Measure(model.Pool);
         }
         return new Result(promptTokens, prefill, decodeTokens, decode, DecodeBytesPerToken(model), bytesPerSecond, model.Pool.ThreadCount);
     }

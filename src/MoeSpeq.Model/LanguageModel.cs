@@ -10,6 +10,8 @@ public sealed record ModelOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Positions per forward pass; longer inputs are evaluated in chunks of this size.</summary>
     public int MaxBatch { get; init; } = 128;
+    /// <summary>Whether matrices are loaded into anonymous memory (the default) or read through the file mapping.</summary>
+    public WeightPlacement Placement { get; init; } = WeightPlacement.Load;
     /// <summary>Builds the executor for routed experts; null runs them resident from the mapped file.</summary>
     public Func<ExpertLayout, IExpertExecutor>? ExpertExecutor { get; init; }
     /// <summary>Called with (layers prepared, total layers) while the model loads.</summary>
@@ -27,11 +29,13 @@ public abstract class LanguageModel : IDisposable
         File = file;
         Config = config;
         Options = options;
+        Weights = new ModelWeights(file, options.Placement);
         Pool = new ComputePool(Math.Max(1, options.Threads));
         MatMul = new MatMul(Pool);
     }
 
     public GgufFile File { get; }
+    public ModelWeights Weights { get; }
     public ModelConfig Config { get; }
     public ModelOptions Options { get; }
     public ComputePool Pool { get; }
@@ -76,9 +80,17 @@ public abstract class LanguageModel : IDisposable
     /// </summary>
     protected abstract void Forward(RunState state, ReadOnlySpan<int> tokens, int startPos, int logitRows);
 
+    /// <summary>For a derived constructor that throws: frees what this base built (the loader closes the file).</summary>
+    protected void ReleaseAfterFailedLoad()
+    {
+        Pool.Dispose();
+        Weights.Dispose();
+    }
+
     public void Dispose()
     {
         Pool.Dispose();
+        Weights.Dispose();
         File.Dispose();
         GC.SuppressFinalize(this);
     }

@@ -1,14 +1,49 @@
+using Microsoft.Win32.SafeHandles;
 using MoeSpeq.Formats.Gguf;
 using MoeSpeq.Tensors;
 
 namespace MoeSpeq.Model;
 
-/// <summary>
-/// Typed, shape-checked access to the tensors of an open GGUF file. Matrices are views over the mapped file;
-/// only small vectors (norm weights) are copied out as F32, because every kernel reads them per token.
-/// </summary>
-public sealed class ModelWeights(GgufFile file)
+/// <summary>Where the matrices a forward pass multiplies are read from.</summary>
+public enum WeightPlacement
 {
+    /// <summary>Read once from the file into anonymous, huge-page memory (see <see cref="WeightArena"/>): steady bandwidth.</summary>
+    Load,
+    /// <summary>Views over the memory-mapped file: instant start, but the OS may reclaim the pages between tokens.</summary>
+    Map,
+}
+
+/// <summary>
+/// Typed, shape-checked access to the tensors of an open GGUF file. Matrices live where the
+/// <see cref="WeightPlacement"/> says: copied into a <see cref="WeightArena"/> on first use, or viewed in the mapping.
+/// Small vectors (norm weights) are always copied out as F32, because every kernel reads them per token.
+/// </summary>
+public sealed unsafe class ModelWeights : IDisposable
+{
+    readonly Dictionary<string, nint> _loaded = new(StringComparer.Ordinal);
+    readonly WeightArena? _arena;
+    SafeFileHandle? _reader;
+
+    public ModelWeights(GgufFile file, WeightPlacement placement = WeightPlacement.Load)
+    {
+        File = file;
+        Placement = placement;
+        if (placement == WeightPlacement.Load)
+            _arena = new WeightArena(file.Header.Tensors.Sum(t => WeightArena.PieceSize(t.ByteSize)));
+    }
+
+    public GgufFile File { get; }
+    public WeightPlacement Placement { get; }
+
+    /// <summary>
+    /// The memory matrices are read from: the arena's filled part when loaded, else the whole mapping. This is
+    /// what a bandwidth probe should read to state the limit a decode step meets.
+    /// </summary>
+    public (nint Start, long Length) MatrixMemory => _arena is { } a ? ((nint)a.Base, a.Used) : ((nint)File.BasePointer, File.Length);
+
+    /// <summary>Bytes copied into anonymous memory so far.</summary>
+    public long LoadedBytes => _arena?.Used ?? 0;
+
     /// <summary>Weight types the matrix kernels can multiply.</summary>
     public static readonly IReadOnlySet<GgmlType> MatrixTypes = new HashSet<GgmlType>
     {
@@ -16,8 +51,6 @@ public sealed class ModelWeights(GgufFile file)
         GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
     };
-
-    public GgufFile File { get; } = file;
 
     public bool Has(TensorId id, int layer = -1) => File.Header.FindTensor(TensorNames.Gguf(id, layer)) is not null;
 
@@ -33,7 +66,7 @@ public sealed class ModelWeights(GgufFile file)
         var t = Info(id, layer);
         ExpectShape(t, cols, rows);
         ExpectMatrixType(t);
-        return File.Matrix(t);
+        return File.Matrix(t, Data(t));
     }
 
     /// <summary>A stacked expert tensor of ne = [cols, rows, experts]; one <see cref="WeightMatrix"/> per expert.</summary>
@@ -43,7 +76,8 @@ public sealed class ModelWeights(GgufFile file)
         ExpectShape(t, cols, rows, experts);
         ExpectMatrixType(t);
         var result = new WeightMatrix[experts];
-        for (int e = 0; e < experts; e++) result[e] = File.Matrix(t, e);
+        byte* data = Data(t);
+        for (int e = 0; e < experts; e++) result[e] = File.Matrix(t, e, data);
         return result;
     }
 
@@ -57,6 +91,40 @@ public sealed class ModelWeights(GgufFile file)
         var values = new float[length];
         Dequantize.Row(t.Type, File.TensorBytes(t), values);
         return values;
+    }
+
+    /// <summary>The tensor's bytes where matrices read them: loaded into the arena on first use, or mapped.</summary>
+    byte* Data(GgufTensorInfo t)
+    {
+        byte* mapped = File.TensorPointer(t);
+        if (_arena is null) return mapped;
+        if (_loaded.TryGetValue(t.Name, out nint ready)) return (byte*)ready;
+        byte* piece = _arena.Allocate(t.ByteSize);
+        // A read call rather than a copy from the mapping: the copy would fault every page in through the map first.
+        _reader ??= System.IO.File.OpenHandle(File.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long offset = File.FileOffset(t);
+        for (long done = 0; done < t.ByteSize;)
+        {
+            int chunk = (int)Math.Min(t.ByteSize - done, 1 << 30);
+            int read = RandomAccess.Read(_reader, new Span<byte>(piece + done, chunk), offset + done);
+            if (read <= 0) throw new ModelLoadException($"{File.Path} ended while reading {t.Name} (offset {offset + done}): was the file truncated?");
+            done += read;
+        }
+        _loaded[t.Name] = (nint)piece;
+        return piece;
+    }
+
+    /// <summary>Closes the read handle once every matrix is in place; the arena stays until disposal.</summary>
+    public void FinishLoading()
+    {
+        _reader?.Dispose();
+        _reader = null;
+    }
+
+    public void Dispose()
+    {
+        FinishLoading();
+        _arena?.Dispose();
     }
 
     static void ExpectShape(GgufTensorInfo t, params long[] expected)

@@ -62,4 +62,54 @@ public unsafe class MatMulEachTests
             foreach (var p in owned) NativeMemory.Free((void*)p);
         }
     }
+
+    // Several experts' products in one run, each over its own rows of input (a MoE layer's grouped tokens), more
+    // parts than one run holds, and chunks that straddle parts of different batch sizes.
+    [Theory]
+    [InlineData(GgmlType.Q8_0, 1)]
+    [InlineData(GgmlType.Q4_K, 3)]
+    [InlineData(GgmlType.Q6_K, 1)]
+    public void QueuedProductsOverDistinctInputsEqualSeparateProducts(GgmlType type, int maxBatch)
+    {
+        var owned = new List<IntPtr>();
+        try
+        {
+            const int cols = 256, parts = MatMul.MaxParts + 7;
+            var rng = new Random(5);
+            var w = new WeightMatrix[parts];
+            var batches = new int[parts];
+            var xs = new float[parts][];
+            var ys = new float[parts][];
+            for (int i = 0; i < parts; i++)
+            {
+                w[i] = RandomMatrix(type, 20 + rng.Next(200), cols, 10 + i, owned);
+                batches[i] = rng.Next(maxBatch + 1);
+                xs[i] = GC.AllocateArray<float>(Math.Max(1, batches[i]) * cols, pinned: true);
+                for (int j = 0; j < xs[i].Length; j++) xs[i][j] = (float)(rng.NextDouble() * 2 - 1);
+                ys[i] = GC.AllocateArray<float>(Math.Max(1, batches[i]) * w[i].Rows, pinned: true);
+            }
+            using var pool = new ComputePool(2);
+            var mm = new MatMul(pool);
+            for (int i = 0; i < parts; i++)
+            {
+                // Every second part reads the same input as the one before it, as an expert's gate and up do.
+                var x = i % 2 == 1 && batches[i] == batches[i - 1] ? xs[i - 1] : xs[i];
+                fixed (float* px = x)
+                fixed (float* py = ys[i])
+                    mm.Enqueue(w[i], px, batches[i], py, w[i].Rows);
+            }
+            mm.RunQueued();
+            for (int i = 0; i < parts; i++)
+            {
+                var x = i % 2 == 1 && batches[i] == batches[i - 1] ? xs[i - 1] : xs[i];
+                var expected = new float[ys[i].Length];
+                mm.Multiply(w[i], x, expected, batches[i]);
+                Assert.Equal(expected.AsSpan(0, batches[i] * w[i].Rows).ToArray(), ys[i].AsSpan(0, batches[i] * w[i].Rows).ToArray());
+            }
+        }
+        finally
+        {
+            foreach (var p in owned) NativeMemory.Free((void*)p);
+        }
+    }
 }

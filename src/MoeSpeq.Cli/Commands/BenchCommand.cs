@@ -25,7 +25,7 @@ public static class BenchCommand
             if (pp < 1 || tg < 1 || r < 1) throw new ArgumentException("--prompt, --n-gen and --repetitions must be positive");
             int threads = p.GetValue(common.Threads);
             // Prefill runs as one batch, as llama-bench does with its default batch of 512 or more.
-            using var model = ModelProgress.Load(common.ModelPath(p), new ModelOptions { Threads = threads, MaxBatch = Math.Max(pp, p.GetValue(common.Batch)) });
+            using var model = ModelProgress.Load(common.ModelPath(p), common.Options(p, threads, Math.Max(pp, p.GetValue(common.Batch))));
             var result = ThroughputBenchmark.Run(model, pp, tg, r);
             string name = Path.GetFileName(model.File.Path);
             string cell = Markup.Escape(name);

@@ -22,6 +22,11 @@ public sealed class CommonOptions
         DefaultValueFactory = _ => 128,
     };
 
+    public Option<bool> Mmap { get; } = new("--mmap")
+    {
+        Description = "read weights through the file mapping instead of loading them into memory (faster start; the OS may evict pages between tokens)",
+    };
+
     public CommonOptions(bool modelRequired)
     {
         Model = new Option<string>("--model", "-m")
@@ -37,6 +42,7 @@ public sealed class CommonOptions
         command.Options.Add(Threads);
         command.Options.Add(Context);
         command.Options.Add(Batch);
+        command.Options.Add(Mmap);
     }
 
     public string ModelPath(ParseResult p) => p.GetValue(Model) is { Length: > 0 } m ? m : DemoModel.Path;
@@ -47,8 +53,16 @@ public sealed class CommonOptions
         int batch = p.GetValue(Batch);
         if (threads < 1 || threads > 1024) throw new ArgumentException($"--threads {threads} must be in 1..1024");
         if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
-        return ModelProgress.Load(ModelPath(p), new ModelOptions { Threads = threads, MaxBatch = batch });
+        return ModelProgress.Load(ModelPath(p), Options(p, threads, batch));
     }
+
+    /// <summary>The load options these flags describe.</summary>
+    public ModelOptions Options(ParseResult p, int threads, int maxBatch) => new()
+    {
+        Threads = threads,
+        MaxBatch = maxBatch,
+        Placement = p.GetValue(Mmap) ? WeightPlacement.Map : WeightPlacement.Load,
+    };
 
     /// <summary>The context to allocate: the option, else the model's trained context capped at 4096.</summary>
     public int ContextLength(ParseResult p, LanguageModel model)

@@ -104,19 +104,25 @@ public sealed unsafe class GgufFile : IDisposable
     /// A 2-D view of a tensor: ne0 columns × (product of the other dims) rows. A 3-D stacked-expert tensor is
     /// viewed by <see cref="Matrix(GgufTensorInfo, int)"/> one expert at a time.
     /// </summary>
-    public WeightMatrix Matrix(GgufTensorInfo tensor)
+    public WeightMatrix Matrix(GgufTensorInfo tensor) => Matrix(tensor, TensorPointer(tensor));
+
+    /// <summary>As <see cref="Matrix(GgufTensorInfo)"/>, over a copy of the tensor's bytes at <paramref name="data"/>.</summary>
+    public WeightMatrix Matrix(GgufTensorInfo tensor, byte* data)
     {
         long cols = tensor.Dim(0);
         long rows = cols == 0 ? 0 : tensor.ElementCount / cols;
         CheckMatrixShape(tensor, rows, cols, tensor.ByteSize);
-        return new WeightMatrix(tensor.Type, (int)rows, (int)cols, TensorPointer(tensor));
+        return new WeightMatrix(tensor.Type, (int)rows, (int)cols, data);
     }
 
     /// <summary>
     /// Slice <paramref name="index"/> along ne2 of a 3-D tensor [ne0, ne1, ne2]: one expert of a stacked expert
     /// tensor, ne1 rows × ne0 columns.
     /// </summary>
-    public WeightMatrix Matrix(GgufTensorInfo tensor, int index)
+    public WeightMatrix Matrix(GgufTensorInfo tensor, int index) => Matrix(tensor, index, TensorPointer(tensor));
+
+    /// <summary>As <see cref="Matrix(GgufTensorInfo, int)"/>, over a copy of the tensor's bytes at <paramref name="data"/>.</summary>
+    public WeightMatrix Matrix(GgufTensorInfo tensor, int index, byte* data)
     {
         if (tensor.Dimensions.Length != 3)
             throw new InvalidOperationException($"{tensor.Name} {tensor.ShapeText} is not a 3-D stacked tensor");
@@ -126,7 +132,7 @@ public sealed unsafe class GgufFile : IDisposable
         long rows = tensor.Dim(1);
         CheckMatrixShape(tensor, rows, cols, tensor.ByteSize / tensor.Dim(2));
         long sliceBytes = GgmlTypeInfo.RowBytes(tensor.Type, (int)cols) * rows;
-        return new WeightMatrix(tensor.Type, (int)rows, (int)cols, TensorPointer(tensor) + sliceBytes * index);
+        return new WeightMatrix(tensor.Type, (int)rows, (int)cols, data + sliceBytes * index);
     }
 
     /// <summary>

@@ -26,43 +26,52 @@ public sealed class LlamaModel : LanguageModel
 
     LlamaModel(GgufFile file, ModelConfig c, ModelOptions options) : base(file, c, options)
     {
-        var w = new ModelWeights(file);
-        int dim = c.EmbeddingLength;
-        _tokenEmbedding = w.Matrix(TensorId.TokenEmbedding, -1, dim, c.VocabSize);
-        _outputNorm = w.Vector(TensorId.OutputNorm, -1, dim);
-        _output = w.Has(TensorId.Output) ? w.Matrix(TensorId.Output, -1, dim, c.VocabSize) : _tokenEmbedding;
-        _rope = new Rope(c.RopeDimensionCount, c.RopeFreqBase, c.RopeFreqScale, c.RopeMode);
+        try
+        {
+            var w = Weights;
+            int dim = c.EmbeddingLength;
+            _tokenEmbedding = w.Matrix(TensorId.TokenEmbedding, -1, dim, c.VocabSize);
+            _outputNorm = w.Vector(TensorId.OutputNorm, -1, dim);
+            _output = w.Has(TensorId.Output) ? w.Matrix(TensorId.Output, -1, dim, c.VocabSize) : _tokenEmbedding;
+            _rope = new Rope(c.RopeDimensionCount, c.RopeFreqBase, c.RopeFreqScale, c.RopeMode);
 
-        _layers = new Layer[c.BlockCount];
-        var experts = new ExpertWeights[c.BlockCount][];
-        for (int l = 0; l < c.BlockCount; l++)
-        {
-            bool moe = w.Has(TensorId.FfnRouter, l);
-            if (moe && !c.IsMoe) throw new ModelLoadException($"blk.{l} has a router but {c.Architecture}.expert_count is missing");
-            int ffn = moe ? c.ExpertFeedForwardLength : c.FeedForwardLength;
-            experts[l] = moe
-                ? Zip(w.ExpertMatrices(TensorId.FfnGateExperts, l, dim, ffn, c.ExpertCount),
-                      w.ExpertMatrices(TensorId.FfnUpExperts, l, dim, ffn, c.ExpertCount),
-                      w.ExpertMatrices(TensorId.FfnDownExperts, l, ffn, dim, c.ExpertCount))
-                : [];
-            _layers[l] = new Layer(
-                w.Vector(TensorId.AttnNorm, l, dim),
-                w.Matrix(TensorId.AttnQ, l, dim, c.QueryWidth),
-                w.Matrix(TensorId.AttnK, l, dim, c.KeyWidth),
-                w.Matrix(TensorId.AttnV, l, dim, c.ValueWidth),
-                w.Matrix(TensorId.AttnOutput, l, c.HeadCount * c.ValueLength, dim),
-                w.Vector(TensorId.FfnNorm, l, dim),
-                moe ? w.Matrix(TensorId.FfnRouter, l, dim, c.ExpertCount) : null,
-                moe ? null : w.Matrix(TensorId.FfnGate, l, dim, ffn),
-                moe ? null : w.Matrix(TensorId.FfnUp, l, dim, ffn),
-                moe ? null : w.Matrix(TensorId.FfnDown, l, ffn, dim));
-            options.Progress?.Invoke(l + 1, c.BlockCount);
+            _layers = new Layer[c.BlockCount];
+            var experts = new ExpertWeights[c.BlockCount][];
+            for (int l = 0; l < c.BlockCount; l++)
+            {
+                bool moe = w.Has(TensorId.FfnRouter, l);
+                if (moe && !c.IsMoe) throw new ModelLoadException($"blk.{l} has a router but {c.Architecture}.expert_count is missing");
+                int ffn = moe ? c.ExpertFeedForwardLength : c.FeedForwardLength;
+                experts[l] = moe
+                    ? Zip(w.ExpertMatrices(TensorId.FfnGateExperts, l, dim, ffn, c.ExpertCount),
+                          w.ExpertMatrices(TensorId.FfnUpExperts, l, dim, ffn, c.ExpertCount),
+                          w.ExpertMatrices(TensorId.FfnDownExperts, l, ffn, dim, c.ExpertCount))
+                    : [];
+                _layers[l] = new Layer(
+                    w.Vector(TensorId.AttnNorm, l, dim),
+                    w.Matrix(TensorId.AttnQ, l, dim, c.QueryWidth),
+                    w.Matrix(TensorId.AttnK, l, dim, c.KeyWidth),
+                    w.Matrix(TensorId.AttnV, l, dim, c.ValueWidth),
+                    w.Matrix(TensorId.AttnOutput, l, c.HeadCount * c.ValueLength, dim),
+                    w.Vector(TensorId.FfnNorm, l, dim),
+                    moe ? w.Matrix(TensorId.FfnRouter, l, dim, c.ExpertCount) : null,
+                    moe ? null : w.Matrix(TensorId.FfnGate, l, dim, ffn),
+                    moe ? null : w.Matrix(TensorId.FfnUp, l, dim, ffn),
+                    moe ? null : w.Matrix(TensorId.FfnDown, l, ffn, dim));
+                options.Progress?.Invoke(l + 1, c.BlockCount);
+            }
+            w.FinishLoading();
+            if (c.IsMoe)
+            {
+                var layout = new ExpertLayout(c, file, experts, MatMul);
+                _experts = options.ExpertExecutor?.Invoke(layout)
+                    ?? new ResidentExpertExecutor(experts, new ExpertFfn(MatMul, dim, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, options.MaxBatch * c.ExpertUsedCount);
+            }
         }
-        if (c.IsMoe)
+        catch
         {
-            var layout = new ExpertLayout(c, file, experts, MatMul);
-            _experts = options.ExpertExecutor?.Invoke(layout)
-                ?? new ResidentExpertExecutor(experts, new ExpertFfn(MatMul, dim, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, options.MaxBatch * c.ExpertUsedCount);
+            ReleaseAfterFailedLoad();
+            throw;
         }
     }
 

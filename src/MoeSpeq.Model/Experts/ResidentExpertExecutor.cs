@@ -12,9 +12,11 @@ public sealed class ResidentExpertExecutor : IExpertExecutor
     readonly ExpertFfn _ffn;
     readonly ExpertGrouping _grouping;
     readonly int _dim;
-    float[] _gathered;   // [rows, dim]
-    float[] _expertOut;  // [rows, dim]
-    float[] _slotOut;    // [tokens·k, dim]
+    readonly ExpertWeights[] _active; // experts with rows in this call, in id order
+    readonly int[] _rowStart;         // [active + 1]: their rows in _gathered
+    float[] _gathered;                // [slots, dim], grouped by expert
+    float[] _expertOut;               // [slots, dim], same order
+    float[] _slotOut;                 // [tokens·k, dim]
 
     /// <param name="layers">[layer][expert] weights; a dense layer has an empty array.</param>
     public ResidentExpertExecutor(ExpertWeights[][] layers, ExpertFfn ffn, int expertCount, int capacity)
@@ -23,6 +25,8 @@ public sealed class ResidentExpertExecutor : IExpertExecutor
         _ffn = ffn;
         _dim = ffn.Dim;
         _grouping = new ExpertGrouping(expertCount, capacity);
+        _active = new ExpertWeights[expertCount];
+        _rowStart = new int[expertCount + 1];
         _gathered = new float[capacity * _dim];
         _expertOut = new float[capacity * _dim];
         _slotOut = new float[capacity * _dim];
@@ -39,17 +43,22 @@ public sealed class ResidentExpertExecutor : IExpertExecutor
         }
         _grouping.Build(ids, tokens, k);
         var experts = _layers[layer];
+        int active = 0, row = 0;
         for (int e = 0; e < _grouping.ExpertCount; e++)
         {
             var assigned = _grouping.SlotsOf(e);
             if (assigned.IsEmpty) continue;
-            int rows = assigned.Length;
-            for (int r = 0; r < rows; r++)
-                hidden.Slice(assigned[r] / k * dim, dim).CopyTo(_gathered.AsSpan(r * dim, dim));
-            _ffn.Compute(experts[e], _gathered.AsSpan(0, rows * dim), _expertOut.AsSpan(0, rows * dim), rows);
-            for (int r = 0; r < rows; r++)
-                _expertOut.AsSpan(r * dim, dim).CopyTo(_slotOut.AsSpan(assigned[r] * dim, dim));
+            _active[active] = experts[e];
+            _rowStart[active++] = row;
+            foreach (int slot in assigned)
+                hidden.Slice(slot / k * dim, dim).CopyTo(_gathered.AsSpan(row++ * dim, dim));
         }
+        _rowStart[active] = row;
+        _ffn.Compute(_active.AsSpan(0, active), _rowStart.AsSpan(0, active + 1), _gathered.AsSpan(0, row * dim), _expertOut.AsSpan(0, row * dim));
+        row = 0;
+        for (int e = 0; e < _grouping.ExpertCount; e++)
+            foreach (int slot in _grouping.SlotsOf(e))
+                _expertOut.AsSpan(row++ * dim, dim).CopyTo(_slotOut.AsSpan(slot * dim, dim));
         Combine(_slotOut, weights, tokens, k, dim, output);
     }
 
