@@ -12,14 +12,29 @@ public sealed record ModelOptions
     public int MaxBatch { get; init; } = 128;
     /// <summary>Whether matrices are loaded into anonymous memory (the default) or read through the file mapping.</summary>
     public WeightPlacement Placement { get; init; } = WeightPlacement.Load;
-    /// <summary>Builds the executor for routed experts; null runs them resident from the mapped file.</summary>
+    /// <summary>
+    /// Builds the executor for routed experts; null runs them resident. An executor that is
+    /// <see cref="IDisposable"/> is disposed with the model.
+    /// </summary>
     public Func<ExpertLayout, IExpertExecutor>? ExpertExecutor { get; init; }
+    /// <summary>
+    /// Whether routed experts are loaded with the other matrices. An executor that serves them from a slow tier sets
+    /// this false, and the expert matrices in <see cref="ExpertLayout"/> are then views of the mapped file that
+    /// locate each expert's bytes (<see cref="ModelWeights.FileOffsetOf"/>) rather than memory to compute from.
+    /// </summary>
+    public bool LoadExperts { get; init; } = true;
     /// <summary>Called with (layers prepared, total layers) while the model loads.</summary>
     public Action<int, int>? Progress { get; init; }
 }
 
-/// <summary>Where every routed expert's weights are, for executors that serve them from another tier.</summary>
-public sealed record ExpertLayout(ModelConfig Config, GgufFile File, ExpertWeights[][] Layers, MatMul MatMul);
+/// <summary>
+/// Where every routed expert's weights are, for executors that serve them from another tier: [layer][expert]
+/// matrices (an empty array for a dense layer), the model's weights, its matmul and a preview of every router.
+/// </summary>
+public sealed record ExpertLayout(ModelConfig Config, ModelWeights Weights, ExpertWeights[][] Layers, MatMul MatMul, RouterPreview Routers)
+{
+    public GgufFile File => Weights.File;
+}
 
 /// <summary>A loaded decoder-only model: configuration, weights over the mapped file, and its forward pass.</summary>
 public abstract class LanguageModel : IDisposable
@@ -29,7 +44,7 @@ public abstract class LanguageModel : IDisposable
         File = file;
         Config = config;
         Options = options;
-        Weights = new ModelWeights(file, options.Placement);
+        Weights = new ModelWeights(file, options.Placement, options.LoadExperts);
         Pool = new ComputePool(Math.Max(1, options.Threads));
         MatMul = new MatMul(Pool);
     }
@@ -80,15 +95,27 @@ public abstract class LanguageModel : IDisposable
     /// </summary>
     protected abstract void Forward(RunState state, ReadOnlySpan<int> tokens, int startPos, int logitRows);
 
+    readonly List<IDisposable> _owned = [];
+
+    /// <summary>Registers a part the model disposes with itself (an expert executor with I/O threads).</summary>
+    protected T? Own<T>(T? part) where T : class
+    {
+        if (part is IDisposable d) _owned.Add(d);
+        return part;
+    }
+
     /// <summary>For a derived constructor that throws: frees what this base built (the loader closes the file).</summary>
     protected void ReleaseAfterFailedLoad()
     {
+        foreach (var d in _owned) d.Dispose();
         Pool.Dispose();
         Weights.Dispose();
     }
 
     public void Dispose()
     {
+        foreach (var d in _owned) d.Dispose();
+        _owned.Clear();
         Pool.Dispose();
         Weights.Dispose();
         File.Dispose();

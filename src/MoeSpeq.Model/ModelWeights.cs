@@ -24,16 +24,29 @@ public sealed unsafe class ModelWeights : IDisposable
     readonly WeightArena? _arena;
     SafeFileHandle? _reader;
 
-    public ModelWeights(GgufFile file, WeightPlacement placement = WeightPlacement.Load)
+    public ModelWeights(GgufFile file, WeightPlacement placement = WeightPlacement.Load, bool loadExperts = true)
     {
         File = file;
         Placement = placement;
+        LoadExperts = loadExperts;
         if (placement == WeightPlacement.Load)
             _arena = new WeightArena(file.Header.Tensors.Sum(t => WeightArena.PieceSize(t.ByteSize)));
     }
 
     public GgufFile File { get; }
     public WeightPlacement Placement { get; }
+
+    /// <summary>Whether routed expert tensors are loaded too; when not, they stay views of the mapping, never read.</summary>
+    public bool LoadExperts { get; }
+
+    /// <summary>The file offset of a matrix that views the mapped file (an expert left to a slow tier).</summary>
+    public long FileOffsetOf(in WeightMatrix m)
+    {
+        long offset = m.Data - File.BasePointer;
+        if (offset < File.Header.DataOffset || offset > File.Length - m.ByteLength)
+            throw new ArgumentException("the matrix is not a view of this model's file", nameof(m));
+        return offset;
+    }
 
     /// <summary>
     /// The memory matrices are read from: the arena's filled part when loaded, else the whole mapping. This is
@@ -97,7 +110,7 @@ public sealed unsafe class ModelWeights : IDisposable
     byte* Data(GgufTensorInfo t)
     {
         byte* mapped = File.TensorPointer(t);
-        if (_arena is null) return mapped;
+        if (_arena is null || (!LoadExperts && TensorNames.IsRoutedExpert(t.Name))) return mapped;
         if (_loaded.TryGetValue(t.Name, out nint ready)) return (byte*)ready;
         byte* piece = _arena.Allocate(t.ByteSize);
         // A read call rather than a copy from the mapping: the copy would fault every page in through the map first.

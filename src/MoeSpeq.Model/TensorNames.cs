@@ -32,6 +32,9 @@ public static class TensorNames
         _ => $"blk.{layer}.{BlockSuffix(id)}.weight",
     };
 
+    /// <summary>Whether a GGUF tensor holds routed experts (stacked, or one expert of a repacked file).</summary>
+    public static bool IsRoutedExpert(string name) => name.Contains("_exps.", StringComparison.Ordinal);
+
     static string BlockSuffix(TensorId id) => id switch
     {
         TensorId.AttnNorm => "attn_norm",

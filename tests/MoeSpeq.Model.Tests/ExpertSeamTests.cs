@@ -16,7 +16,7 @@ public class ExpertSeamTests
 
         public List<(int Layer, int Tokens, int[] Ids)> Calls { get; } = [];
 
-        public void Forward(int layer, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output)
+        public void Forward(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output)
         {
             Calls.Add((layer, tokens, ids[..(tokens * k)].ToArray()));
             for (int t = 0; t < tokens; t++)
@@ -25,7 +25,8 @@ public class ExpertSeamTests
                 for (int j = 0; j < k; j++) sum += weights[t * k + j];
                 Assert.Equal(1f, sum, 5); // Mixtral routing renormalises the chosen weights
             }
-            _inner.Forward(layer, hidden, ids, weights, tokens, k, output);
+            Assert.Equal(hidden.Length, residual.Length);
+            _inner.Forward(layer, residual, hidden, ids, weights, tokens, k, output);
         }
     }
 

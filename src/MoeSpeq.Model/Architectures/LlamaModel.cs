@@ -63,8 +63,10 @@ public sealed class LlamaModel : LanguageModel
             w.FinishLoading();
             if (c.IsMoe)
             {
-                var layout = new ExpertLayout(c, file, experts, MatMul);
-                _experts = options.ExpertExecutor?.Invoke(layout)
+                var preview = new RouterPreview(MatMul, dim, c.ExpertCount, c.RmsNormEps,
+                    [.. _layers.Select(L => L.Router is { } r ? new RouterPreview.Layer(L.FfnNorm, r) : null)]);
+                var layout = new ExpertLayout(c, w, experts, MatMul, preview);
+                _experts = Own(options.ExpertExecutor?.Invoke(layout))
                     ?? new ResidentExpertExecutor(experts, new ExpertFfn(MatMul, dim, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, options.MaxBatch * c.ExpertUsedCount);
             }
         }
@@ -128,7 +130,7 @@ public sealed class LlamaModel : LanguageModel
                 var weights = s.ExpertWeights.AsSpan(0, n * k);           // [n, k]
                 MatMul.Multiply(router, xn, logits, n);
                 Router.SoftmaxTopK(logits, n, c.ExpertCount, k, renormalize: true, ids, weights);
-                _experts!.Forward(l, xn, ids, weights, n, k, proj);
+                _experts!.Forward(l, x, xn, ids, weights, n, k, proj);
             }
             else
             {

@@ -9,7 +9,8 @@ public interface IExpertExecutor
 {
     /// <summary>
     /// output[t, :] = Σ_j weights[t, j] · Expert(layer, ids[t, j])(hidden[t, :]), summed in slot order j = 0..k−1.
-    /// hidden, output: [tokens, dim]; ids, weights: [tokens, k].
+    /// hidden (the normalised FFN input), output: [tokens, dim]; ids, weights: [tokens, k]. residual: [tokens, dim],
+    /// the residual stream before this layer's FFN, which predictors feed to later layers' routers.
     /// </summary>
-    void Forward(int layer, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output);
+    void Forward(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output);
 }

@@ -32,7 +32,7 @@ public sealed class ResidentExpertExecutor : IExpertExecutor
         _slotOut = new float[capacity * _dim];
     }
 
-    public void Forward(int layer, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output)
+    public void Forward(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output)
     {
         int dim = _dim, slots = tokens * k;
         if (_slotOut.Length < slots * dim)
