@@ -63,7 +63,7 @@ public sealed class ResidentExpertExecutor : IExpertExecutor
     }
 
     /// <summary>output[t] = Σ_j weights[t, j] · slotOut[t, j], accumulated in slot order as ggml adds the expert views.</summary>
-    internal static void Combine(ReadOnlySpan<float> slotOut, ReadOnlySpan<float> weights, int tokens, int k, int dim, Span<float> output)
+    public static void Combine(ReadOnlySpan<float> slotOut, ReadOnlySpan<float> weights, int tokens, int k, int dim, Span<float> output)
     {
         for (int t = 0; t < tokens; t++)
         {

@@ -1,0 +1,36 @@
+using System.Globalization;
+
+namespace MoeSpeq.Experts;
+
+/// <summary>An expert-cache budget as users write it: bytes with a unit (<c>2GiB</c>, <c>512MB</c>, <c>1000000</c>) or a share of all expert bytes (<c>25%</c>).</summary>
+public readonly record struct ExpertBudget(long Bytes, double Fraction)
+{
+    public static ExpertBudget Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string t = text.Trim();
+        if (t.EndsWith('%'))
+        {
+            if (!double.TryParse(t[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out double pct) || !(pct > 0) || pct > 100)
+                throw new ArgumentException($"expert cache \"{text}\": a percentage must be in (0, 100]");
+            return new ExpertBudget(0, pct / 100);
+        }
+        (string Suffix, long Scale)[] units = [("GiB", 1L << 30), ("MiB", 1L << 20), ("KiB", 1L << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)];
+        long scale = 1;
+        foreach (var (suffix, s) in units)
+        {
+            if (!t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)) continue;
+            t = t[..^suffix.Length].Trim();
+            scale = s;
+            break;
+        }
+        if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value > 0) || value * scale > long.MaxValue / 2)
+            throw new ArgumentException($"expert cache \"{text}\": expected a size such as 2GiB or 512MB, or a percentage such as 25%");
+        return new ExpertBudget((long)(value * scale), 0);
+    }
+
+    /// <summary>The budget in bytes for a model whose routed experts take <paramref name="totalExpertBytes"/>.</summary>
+    public long Resolve(long totalExpertBytes) => Fraction > 0 ? (long)(Fraction * totalExpertBytes) : Bytes;
+
+    public override string ToString() => Fraction > 0 ? $"{Fraction * 100:G4}%" : $"{Bytes / (double)(1 << 20):F1} MiB";
+}

@@ -1,0 +1,237 @@
+using MoeSpeq.Experts.Eviction;
+using MoeSpeq.Model.Experts;
+using MoeSpeq.Tensors;
+
+namespace MoeSpeq.Experts;
+
+/// <summary>
+/// The fast tier: a fixed number of equal slots carved from one block of memory (so the budget is exact and never
+/// fragments), a map from expert to slot, and pins. A pinned slot (in use by a forward pass, or being filled) is
+/// never evicted; among the rest the <see cref="IEvictionPolicy"/> picks the victim. All state changes happen under
+/// one lock; waiting for a load is per slot, so compute waits only for the experts it needs.
+/// </summary>
+public sealed unsafe class ExpertCache : IDisposable
+{
+    enum State : byte { Empty, Loading, Ready }
+
+    struct Slot
+    {
+        public ExpertKey Key;
+        public State State;
+        public int Pins;
+        public bool Prefetched; // filled by a prefetch…
+        public bool Used;       // …and used since
+        public Exception? Error;
+    }
+
+    /// <summary>What <see cref="Acquire"/> found.</summary>
+    public enum Lookup { Ready, Loading, Reserved }
+
+    readonly object _lock = new();
+    readonly Slot[] _slots;
+    readonly ManualResetEventSlim[] _ready;
+    readonly int[] _slotOf; // [layer·experts + expert] → slot, or −1
+    readonly int _expertsPerLayer;
+    readonly WeightArena _memory;
+    readonly byte* _base;
+    readonly IEvictionPolicy _policy;
+    readonly ExpertStats _stats;
+    long _clock;
+
+    public ExpertCache(int slots, long slotBytes, int layers, int expertsPerLayer, IEvictionPolicy policy, ExpertStats stats)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
+        SlotCount = slots;
+        SlotBytes = slotBytes;
+        _expertsPerLayer = expertsPerLayer;
+        _policy = policy;
+        _stats = stats;
+        _slots = new Slot[slots];
+        _ready = new ManualResetEventSlim[slots];
+        for (int i = 0; i < slots; i++) _ready[i] = new ManualResetEventSlim(false, spinCount: 200);
+        _slotOf = new int[layers * expertsPerLayer];
+        Array.Fill(_slotOf, -1);
+        _memory = new WeightArena(slots * slotBytes);
+        _base = _memory.Allocate(slots * slotBytes);
+    }
+
+    public int SlotCount { get; }
+    public long SlotBytes { get; }
+    public string PolicyName => _policy.Name;
+
+    /// <summary>First byte of a slot.</summary>
+    public byte* SlotMemory(int slot) => _base + slot * SlotBytes;
+
+    /// <summary>Experts resident and ready now.</summary>
+    public int ReadyCount
+    {
+        get { lock (_lock) return _slots.Count(s => s.State == State.Ready); }
+    }
+
+    /// <summary>Whether <paramref name="key"/> is cached and ready.</summary>
+    public bool Contains(ExpertKey key)
+    {
+        lock (_lock) return _slotOf[Index(key)] is int s and >= 0 && _slots[s].State == State.Ready;
+    }
+
+    /// <summary>
+    /// Pins <paramref name="key"/> for use by a forward pass: its slot if it is cached or being filled, else a slot
+    /// taken from the policy's victim (<see cref="Lookup.Reserved"/>: the caller must have it loaded). Waits while
+    /// every slot is pinned, so the caller must hold no pins of its own (else see <see cref="TryAcquire"/>).
+    /// </summary>
+    public int Acquire(ExpertKey key, out Lookup found) => Acquire(key, wait: true, out found);
+
+    /// <summary>As <see cref="Acquire(ExpertKey, out Lookup)"/>, but −1 instead of waiting when every slot is pinned.</summary>
+    public int TryAcquire(ExpertKey key, out Lookup found) => Acquire(key, wait: false, out found);
+
+    int Acquire(ExpertKey key, bool wait, out Lookup found)
+    {
+        int index = Index(key);
+        lock (_lock)
+        {
+            long now = ++_clock;
+            while (true)
+            {
+                int s = _slotOf[index];
+                if (s >= 0)
+                {
+                    ref var slot = ref _slots[s];
+                    slot.Pins++;
+                    found = slot.State == State.Ready ? Lookup.Ready : Lookup.Loading;
+                    if (slot.Prefetched && !slot.Used) Interlocked.Increment(ref _stats.PrefetchUsed);
+                    slot.Used = true;
+                    _policy.OnAccess(key, now);
+                    return s;
+                }
+                int victim = Victim();
+                if (victim >= 0)
+                {
+                    Assign(victim, key, prefetched: false, now);
+                    _policy.OnAccess(key, now);
+                    found = Lookup.Reserved;
+                    return victim;
+                }
+                if (!wait)
+                {
+                    found = default;
+                    return -1;
+                }
+                Monitor.Wait(_lock);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes a slot for a prefetch of <paramref name="key"/>, pinned until <see cref="Complete"/>; −1 when the expert
+    /// is already cached or in flight, or when every slot is pinned (a prefetch never waits and never evicts an
+    /// expert in use).
+    /// </summary>
+    public int ReserveForPrefetch(ExpertKey key)
+    {
+        lock (_lock)
+        {
+            if (_slotOf[Index(key)] >= 0) return -1;
+            int victim = Victim();
+            if (victim < 0) return -1;
+            Assign(victim, key, prefetched: true, ++_clock);
+            return victim;
+        }
+    }
+
+    /// <summary>Marks a load finished; on failure the slot is emptied and its waiters get the error. Drops the loader's pin of a prefetch.</summary>
+    public void Complete(int slot, Exception? error, bool prefetch)
+    {
+        lock (_lock)
+        {
+            ref var s = ref _slots[slot];
+            if (error is null) s.State = State.Ready;
+            else
+            {
+                s.Error = error;
+                s.State = State.Empty;
+                _slotOf[Index(s.Key)] = -1;
+                _policy.OnEvict(s.Key);
+            }
+            if (prefetch) s.Pins--;
+            _ready[slot].Set();
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    public bool IsReady(int slot) => _ready[slot].IsSet;
+
+    /// <summary>Blocks until the slot's load ends; rethrows its failure.</summary>
+    public void WaitReady(int slot)
+    {
+        _ready[slot].Wait();
+        lock (_lock)
+        {
+            if (_slots[slot].State != State.Ready)
+                throw new IOException($"loading an expert failed: {_slots[slot].Error?.Message}", _slots[slot].Error);
+        }
+    }
+
+    /// <summary>Drops a forward pass's pin.</summary>
+    public void Release(int slot)
+    {
+        lock (_lock)
+        {
+            _slots[slot].Pins--;
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>Per-sequence policy state resets (a new request).</summary>
+    public void OnSequenceStart()
+    {
+        lock (_lock) _policy.OnSequenceStart();
+    }
+
+    int Index(ExpertKey key) => key.Layer * _expertsPerLayer + key.Expert;
+
+    /// <summary>An empty unpinned slot, else the unpinned ready slot of lowest policy priority; −1 if none. Under the lock.</summary>
+    int Victim()
+    {
+        int best = -1;
+        double bestPriority = double.PositiveInfinity;
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            ref var s = ref _slots[i];
+            if (s.Pins > 0 || s.State == State.Loading) continue;
+            if (s.State == State.Empty) return i;
+            double p = _policy.Priority(s.Key, _clock);
+            if (p < bestPriority)
+            {
+                bestPriority = p;
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    void Assign(int i, ExpertKey key, bool prefetched, long now)
+    {
+        ref var s = ref _slots[i];
+        if (s.State == State.Ready)
+        {
+            _slotOf[Index(s.Key)] = -1;
+            _policy.OnEvict(s.Key);
+            if (s.Prefetched && !s.Used) Interlocked.Increment(ref _stats.PrefetchWasted);
+        }
+        s.Key = key;
+        s.State = State.Loading;
+        s.Pins = 1;
+        s.Prefetched = prefetched;
+        s.Used = false;
+        s.Error = null;
+        _ready[i].Reset();
+        _slotOf[Index(key)] = i;
+        _policy.OnInsert(key, now);
+    }
+
+    public void Dispose()
+    {
+        foreach (var e in _ready) e.Dispose();
+        _memory.Dispose();
+    }
+}

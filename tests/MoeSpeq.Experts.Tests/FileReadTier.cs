@@ -1,0 +1,46 @@
+using Microsoft.Win32.SafeHandles;
+using MoeSpeq.Experts.Tiers;
+
+namespace MoeSpeq.Experts.Tests;
+
+/// <summary>
+/// A plain buffered-read tier for runtime tests, with an alignment to exercise widened reads and a switch that makes
+/// reads fail, as a disk error or a file truncated while running would.
+/// </summary>
+internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlowTier
+{
+    readonly SafeFileHandle _file = File.OpenHandle(path);
+    int _reads;
+
+    /// <summary>Reads after this many succeed fail with an IOException (−1: never).</summary>
+    public int FailAfter { get; set; } = -1;
+    public int Reads => Volatile.Read(ref _reads);
+
+    public string Name => "test";
+    public string Description => $"test tier over {Path.GetFileName(path)}";
+    public int Alignment => alignment;
+
+    public void Read(long offset, long length, byte* destination, CancellationToken cancel)
+    {
+        cancel.ThrowIfCancellationRequested();
+        if (offset % alignment != 0 || length % alignment != 0 || (nint)destination % alignment != 0)
+            throw new ArgumentException($"unaligned read {offset}+{length} for alignment {alignment}");
+        int n = Interlocked.Increment(ref _reads);
+        if (FailAfter >= 0 && n > FailAfter) throw new IOException($"injected read failure at offset {offset}");
+        long fileLength = RandomAccess.GetLength(_file);
+        for (long done = 0; done < length;)
+        {
+            int chunk = (int)Math.Min(length - done, 1 << 30);
+            int read = RandomAccess.Read(_file, new Span<byte>(destination + done, chunk), offset + done);
+            if (read == 0)
+            {
+                // Alignment may widen the last read past the end of the file; the bytes there are padding.
+                if (offset + done >= fileLength) { new Span<byte>(destination + done, (int)(length - done)).Clear(); return; }
+                throw new IOException($"{path} ended at {offset + done}");
+            }
+            done += read;
+        }
+    }
+
+    public void Dispose() => _file.Dispose();
+}
