@@ -1,4 +1,7 @@
 using System.CommandLine;
+using MoeSpeq.Experts;
+using MoeSpeq.Experts.Eviction;
+using MoeSpeq.Experts.Tiers;
 using MoeSpeq.Model;
 
 namespace MoeSpeq.Cli.Commands;
@@ -27,6 +30,32 @@ public sealed class CommonOptions
         Description = "read weights through the file mapping instead of loading them into memory (faster start; the OS may evict pages between tokens)",
     };
 
+    public Option<string> SlowTier { get; } = new("--slow-tier")
+    {
+        Description = "where routed experts live: resident (loaded with the model) or disk (read on demand into the expert cache)",
+        DefaultValueFactory = _ => "resident",
+    };
+    public Option<string> ExpertCache { get; } = new("--expert-cache")
+    {
+        Description = "expert cache budget for an offloaded tier: a size (2GiB, 512MB) or a share of all expert bytes (25%)",
+        DefaultValueFactory = _ => "25%",
+    };
+    public Option<string> CachePolicy { get; } = new("--cache-policy")
+    {
+        Description = $"expert cache eviction policy: {string.Join(", ", EvictionPolicies.Names)}",
+        DefaultValueFactory = _ => "lru",
+    };
+    public Option<string> Predictor { get; } = new("--predictor")
+    {
+        Description = "expert prefetch predictor: none, gate-lookahead[:DEPTH[:EXTRA]], history[:EXTRA]",
+        DefaultValueFactory = _ => "gate-lookahead:1:1",
+    };
+    public Option<int> IoThreads { get; } = new("--io-threads")
+    {
+        Description = "parallel expert reads from the slow tier",
+        DefaultValueFactory = _ => 4,
+    };
+
     public CommonOptions(bool modelRequired)
     {
         Model = new Option<string>("--model", "-m")
@@ -43,17 +72,42 @@ public sealed class CommonOptions
         command.Options.Add(Context);
         command.Options.Add(Batch);
         command.Options.Add(Mmap);
+        foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads }) command.Options.Add(o);
+    }
+
+    /// <summary>The expert runtime the offloading flags describe (resident when --slow-tier is).</summary>
+    public ExpertRuntime Experts(ParseResult p)
+    {
+        string tier = p.GetValue(SlowTier)!;
+        if (!SlowTiers.Names.Contains(tier)) throw new ArgumentException($"--slow-tier {tier}: choose from {string.Join(", ", SlowTiers.Names)}");
+        string policy = p.GetValue(CachePolicy)!;
+        if (!EvictionPolicies.Names.Contains(policy)) throw new ArgumentException($"--cache-policy {policy}: choose from {string.Join(", ", EvictionPolicies.Names)}");
+        int io = p.GetValue(IoThreads);
+        if (io < 1 || io > 256) throw new ArgumentException($"--io-threads {io} must be in 1..256");
+        var options = new OffloadOptions
+        {
+            SlowTier = tier,
+            Budget = ExpertBudget.Parse(p.GetValue(ExpertCache)!),
+            Policy = policy,
+            Predictor = p.GetValue(Predictor)!,
+            IoThreads = io,
+        };
+        return new ExpertRuntime(options, (_, path) => SlowTiers.Open(tier, path));
     }
 
     public string ModelPath(ParseResult p) => p.GetValue(Model) is { Length: > 0 } m ? m : DemoModel.Path;
 
-    public LanguageModel Load(ParseResult p)
+    public LanguageModel Load(ParseResult p) => Load(p, out _);
+
+    /// <summary>Loads the model with the offloading flags applied; <paramref name="experts"/> holds the live expert stats.</summary>
+    public LanguageModel Load(ParseResult p, out ExpertRuntime experts)
     {
         int threads = p.GetValue(Threads);
         int batch = p.GetValue(Batch);
         if (threads < 1 || threads > 1024) throw new ArgumentException($"--threads {threads} must be in 1..1024");
         if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
-        return ModelProgress.Load(ModelPath(p), Options(p, threads, batch));
+        experts = Experts(p);
+        return ModelProgress.Load(ModelPath(p), experts.Attach(Options(p, threads, batch)));
     }
 
     /// <summary>The load options these flags describe.</summary>

@@ -42,7 +42,7 @@ public static class RunCommand
             };
             sampling.Validate();
 
-            using var model = common.Load(p);
+            using var model = common.Load(p, out var experts);
             var tokenizer = Tokenizer.FromGguf(model.File.Header);
             var generator = new Generator(model, tokenizer, common.ContextLength(p, model));
             using var cancel = new CancellationTokenSource();
@@ -71,6 +71,7 @@ public static class RunCommand
                 $"prefill: {result.PromptTokens} tokens, {result.PrefillTokensPerSecond:F1} tok/s | " +
                 $"decode: {result.GeneratedTokens} tokens, {result.DecodeTokensPerSecond:F1} tok/s | " +
                 $"stop: {result.Stop} | threads: {model.Pool.ThreadCount} | seed: {seedValue}");
+            if (experts.Options.Offloads) Console.Error.WriteLine($"{experts.Summary}\n{experts.Stats.Snapshot()}");
             return 0;
         });
         return command;
