@@ -16,5 +16,15 @@ public sealed record OffloadOptions
     /// <summary>Emulated link latency of the host tier, µs.</summary>
     public double LinkLatencyMicroseconds { get; init; } = 10;
 
+    /// <summary>Record every expert access into <see cref="ExpertRuntime.Trace"/> (<c>--trace</c>).</summary>
+    public bool RecordTrace { get; init; }
+    /// <summary>Look-ahead distributions a trace records per row: the routers of the next this many MoE layers.</summary>
+    public int TraceLookaheadDepth { get; init; } = 2;
+    /// <summary>A trace whose routing replaces the model's own (<c>--routing-replay</c>), for benchmarks on random-weight models.</summary>
+    public string? RoutingReplay { get; init; }
+
     public bool Offloads => SlowTier != "resident";
+
+    /// <summary>Whether the runtime stands between the model and its experts at all.</summary>
+    public bool Intercepts => Offloads || RecordTrace || RoutingReplay is not null;
 }

@@ -109,6 +109,9 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, IPrefetchSink, ID
         ResidentExpertExecutor.Combine(_slotOut, weights, tokens, k, dim, output);
     }
 
+    /// <summary>A new request: the cache's per-sequence policy state (activation counts) starts over.</summary>
+    public void OnSequenceStart() => _cache.OnSequenceStart();
+
     /// <summary>Computes every pending expert, each batch as soon as some are ready, then releases their slots.</summary>
     void Drain(ReadOnlySpan<float> hidden, ref int pending, int k)
     {

@@ -76,6 +76,7 @@ public abstract class LanguageModel : IDisposable
         foreach (int t in tokens)
             if ((uint)t >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {t} is outside the vocabulary (0..{vocab - 1})");
 
+        if (state.Position == 0) Experts?.OnSequenceStart();
         for (int start = 0; start < tokens.Length; start += state.MaxBatch)
         {
             int n = Math.Min(state.MaxBatch, tokens.Length - start);
@@ -97,11 +98,15 @@ public abstract class LanguageModel : IDisposable
 
     readonly List<IDisposable> _owned = [];
 
-    /// <summary>Registers a part the model disposes with itself (an expert executor with I/O threads).</summary>
-    protected T? Own<T>(T? part) where T : class
+    /// <summary>The executor of the routed experts, for an MoE model once loaded.</summary>
+    protected IExpertExecutor? Experts { get; private set; }
+
+    /// <summary>Installs the routed-expert executor; the model disposes it with itself when it is disposable.</summary>
+    protected IExpertExecutor UseExperts(IExpertExecutor executor)
     {
-        if (part is IDisposable d) _owned.Add(d);
-        return part;
+        Experts = executor;
+        if (executor is IDisposable d) _owned.Add(d);
+        return executor;
     }
 
     /// <summary>For a derived constructor that throws: frees what this base built (the loader closes the file).</summary>

@@ -56,6 +56,15 @@ public sealed class CommonOptions
         DefaultValueFactory = _ => 4,
     };
 
+    public Option<string> Trace { get; } = new("--trace")
+    {
+        Description = "record every routed-expert access (token, layer, experts, weights, router distributions) to this file, for `trace analyze` and --routing-replay",
+    };
+    public Option<string> RoutingReplay { get; } = new("--routing-replay")
+    {
+        Description = "take expert choices from a trace recorded on a trained model, mapped onto this model's layers and experts (benchmarks on random-weight models)",
+    };
+
     public CommonOptions(bool modelRequired)
     {
         Model = new Option<string>("--model", "-m")
@@ -72,7 +81,7 @@ public sealed class CommonOptions
         command.Options.Add(Context);
         command.Options.Add(Batch);
         command.Options.Add(Mmap);
-        foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads }) command.Options.Add(o);
+        foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads, Trace, RoutingReplay }) command.Options.Add(o);
     }
 
     /// <summary>The expert runtime the offloading flags describe (resident when --slow-tier is).</summary>
@@ -91,8 +100,19 @@ public sealed class CommonOptions
             Policy = policy,
             Predictor = p.GetValue(Predictor)!,
             IoThreads = io,
+            RecordTrace = p.GetValue(Trace) is { Length: > 0 },
+            RoutingReplay = p.GetValue(RoutingReplay) is { Length: > 0 } replay ? replay : null,
         };
         return new ExpertRuntime(options, (_, path) => SlowTiers.Open(tier, path));
+    }
+
+    /// <summary>Writes the recorded trace to the --trace file, if one was asked for; returns a line saying so, or null.</summary>
+    public string? SaveTrace(ParseResult p, ExpertRuntime experts)
+    {
+        if (p.GetValue(Trace) is not { Length: > 0 } path) return null;
+        var trace = experts.FinishTrace() ?? throw new InvalidOperationException("--trace: the model has no routed experts to trace");
+        trace.Save(path);
+        return $"trace: {trace.TokenCount} tokens in {trace.Steps.Count} forward passes × {trace.Shape.MoeLayerCount} MoE layers written to {path}";
     }
 
     public string ModelPath(ParseResult p) => p.GetValue(Model) is { Length: > 0 } m ? m : DemoModel.Path;

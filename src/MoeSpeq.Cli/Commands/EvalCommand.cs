@@ -27,7 +27,7 @@ public static class EvalCommand
             int[] ids = ParseIds(p.GetValue(tokens)!);
             int greedyCount = p.GetValue(greedy);
             if (greedyCount < 0) throw new ArgumentException($"--greedy {greedyCount} must not be negative");
-            using var model = common.Load(p);
+            using var model = common.Load(p, out var experts);
             int vocab = model.Config.VocabSize;
             var state = model.CreateState(Math.Max(common.ContextLength(p, model), ids.Length + greedyCount));
             var logits = new float[ids.Length * vocab];
@@ -46,6 +46,7 @@ public static class EvalCommand
                 continuation.Add(next);
                 if (i + 1 < greedyCount) model.Evaluate(state, [next], row, allLogits: false);
             }
+            if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
             Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
             {
                 ["n_tokens"] = ids.Length,

@@ -21,7 +21,7 @@ public static class PerplexityCommand
         {
             string text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(p.GetValue(file)!));
             int requested = p.GetValue(common.Context);
-            using var model = common.Load(p);
+            using var model = common.Load(p, out var experts);
             // llama-perplexity's default context is 512; a model trained on less is scored at its own length.
             int ctx = requested > 0 ? requested : Math.Min(512, model.Config.ContextLength);
             var tokenizer = Tokenizer.FromGguf(model.File.Header);
@@ -30,6 +30,7 @@ public static class PerplexityCommand
             var result = Perplexity.Compute(model, tokens.ToArray(), ctx, tokenizer.AddBos ? tokenizer.BosId : null,
                 (chunk, chunks, ppl) => Console.Error.Write(string.Create(CultureInfo.InvariantCulture, $"[{chunk + 1}]{ppl:F4},")));
             Console.Error.WriteLine();
+            if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"PPL = {result.Value:F4} +/- {result.StandardError:F5} ({result.ScoredTokens} tokens scored in {result.Chunks} chunks)"));
             return 0;

@@ -72,6 +72,7 @@ public static class RunCommand
                 $"decode: {result.GeneratedTokens} tokens, {result.DecodeTokensPerSecond:F1} tok/s | " +
                 $"stop: {result.Stop} | threads: {model.Pool.ThreadCount} | seed: {seedValue}");
             if (experts.Options.Offloads) Console.Error.WriteLine($"{experts.Summary}\n{experts.Stats.Snapshot()}");
+            if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
             return 0;
         });
         return command;

@@ -13,4 +13,10 @@ public interface IExpertExecutor
     /// the residual stream before this layer's FFN, which predictors feed to later layers' routers.
     /// </summary>
     void Forward(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output);
+
+    /// <summary>
+    /// A new sequence starts at position 0 (a new request or perplexity chunk): per-sequence state such as an
+    /// activation-aware cache's counts resets. The model calls it before the sequence's first forward pass.
+    /// </summary>
+    void OnSequenceStart() { }
 }
