@@ -2,13 +2,22 @@ using System.Globalization;
 
 namespace MoeSpeq.Experts;
 
-/// <summary>An expert-cache budget as users write it: bytes with a unit (<c>2GiB</c>, <c>512MB</c>, <c>1000000</c>) or a share of all expert bytes (<c>25%</c>).</summary>
+/// <summary>
+/// An expert-cache budget as users write it: bytes with a unit (<c>2GiB</c>, <c>512MB</c>, <c>1000000</c>), a share of
+/// all expert bytes (<c>25%</c>), or <c>min</c>: the smallest cache that runs, one layer's experts (on-demand loading).
+/// </summary>
 public readonly record struct ExpertBudget(long Bytes, double Fraction)
 {
+    /// <summary>Exactly the slots one layer's experts need at once: every use is read again, as with no cache at all.</summary>
+    public static ExpertBudget OneLayer => new(-1, 0);
+
+    public bool IsOneLayer => Bytes < 0;
+
     public static ExpertBudget Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         string t = text.Trim();
+        if (t.Equals("min", StringComparison.OrdinalIgnoreCase)) return OneLayer;
         if (t.EndsWith('%'))
         {
             if (!double.TryParse(t[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out double pct) || !(pct > 0) || pct > 100)
@@ -30,7 +39,8 @@ public readonly record struct ExpertBudget(long Bytes, double Fraction)
     }
 
     /// <summary>The budget in bytes for a model whose routed experts take <paramref name="totalExpertBytes"/>.</summary>
-    public long Resolve(long totalExpertBytes) => Fraction > 0 ? (long)(Fraction * totalExpertBytes) : Bytes;
+    /// <param name="oneLayerBytes">What one layer's experts take, for <see cref="OneLayer"/>.</param>
+    public long Resolve(long totalExpertBytes, long oneLayerBytes = 0) => IsOneLayer ? oneLayerBytes : Fraction > 0 ? (long)(Fraction * totalExpertBytes) : Bytes;
 
-    public override string ToString() => Fraction > 0 ? $"{Fraction * 100:G4}%" : $"{Bytes / (double)(1 << 20):F1} MiB";
+    public override string ToString() => IsOneLayer ? "min (one layer)" : Fraction > 0 ? $"{Fraction * 100:G4}%" : $"{Bytes / (double)(1 << 20):F1} MiB";
 }

@@ -30,6 +30,9 @@ public sealed class ExpertRuntime
     }
 
     public OffloadOptions Options => _options;
+
+    /// <summary>A fresh runtime over the same slow tier with other options (benchmarks compare several on one model).</summary>
+    public ExpertRuntime With(OffloadOptions options) => new(options, _openTier);
     public ExpertStats Stats { get; } = new();
 
     /// <summary>The cache, once the model is loaded.</summary>
@@ -134,7 +137,7 @@ public sealed class ExpertRuntime
             var probe = new ExpertCatalog(layout, 1);
             tier = _openTier(probe, layout.File.Path);
             var catalog = tier.Alignment == 1 ? probe : new ExpertCatalog(layout, tier.Alignment);
-            long budget = _options.Budget.Resolve(catalog.TotalExpertBytes);
+            long budget = _options.Budget.Resolve(catalog.TotalExpertBytes, c.ExpertUsedCount * catalog.SlotBytes);
             int slots = (int)Math.Min(catalog.ExpertCount, budget / catalog.SlotBytes);
             if (slots < c.ExpertUsedCount)
                 throw new ModelLoadException(

@@ -40,7 +40,7 @@ public static class TraceAnalysis
         var rows = new List<BudgetAnalysis>();
         foreach (var budget in budgets)
         {
-            long bytes = budget.Resolve(total);
+            long bytes = budget.Resolve(total, shape.K * shape.ExpertBytes);
             int slots = (int)Math.Min((long)shape.MoeLayerCount * shape.Experts, bytes / Math.Max(1, shape.ExpertBytes));
             if (slots < shape.K)
                 throw new ArgumentException($"budget {budget} holds {slots} experts; one layer needs {shape.K}");
@@ -55,13 +55,16 @@ public static class TraceAnalysis
 
     public static long TotalExpertBytes(TraceShape shape) => (long)shape.MoeLayerCount * shape.Experts * shape.ExpertBytes;
 
-    /// <summary>The oracle decode bound for a budget's Belady replay; <paramref name="linkBytesPerSecond"/> ≤ 0 leaves the link unbounded.</summary>
-    public static OracleBound Oracle(ExpertTrace trace, SimulationResult belady, double linkBytesPerSecond)
+    /// <summary>
+    /// The oracle decode bound for a budget's Belady replay over the decode steps from <paramref name="firstStep"/> on;
+    /// <paramref name="linkBytesPerSecond"/> ≤ 0 leaves the link unbounded.
+    /// </summary>
+    public static OracleBound Oracle(ExpertTrace trace, SimulationResult belady, double linkBytesPerSecond, int firstStep = 0)
     {
         int tokens = 0;
         double compute = 0;
         long misses = 0;
-        for (int s = 0; s < trace.Steps.Count; s++)
+        for (int s = Math.Max(0, firstStep); s < trace.Steps.Count; s++)
         {
             var step = trace.Steps[s];
             if (!step.IsDecode) continue;
