@@ -32,7 +32,7 @@ public sealed class CommonOptions
 
     public Option<string> SlowTier { get; } = new("--slow-tier")
     {
-        Description = "where routed experts live: resident (loaded with the model) or disk (read on demand into the expert cache)",
+        Description = "where routed experts live: resident (loaded with the model), disk (read on demand into the expert cache) or host (held in RAM, served over an emulated link)",
         DefaultValueFactory = _ => "resident",
     };
     public Option<string> ExpertCache { get; } = new("--expert-cache")
@@ -56,6 +56,17 @@ public sealed class CommonOptions
         DefaultValueFactory = _ => 4,
     };
 
+    public Option<double> LinkBandwidth { get; } = new("--link-bandwidth")
+    {
+        Description = "bandwidth of the host tier's emulated link, GB/s",
+        DefaultValueFactory = _ => new OffloadOptions().LinkBandwidthGBps,
+    };
+    public Option<double> LinkLatency { get; } = new("--link-latency")
+    {
+        Description = "latency of each transfer over the host tier's emulated link, µs",
+        DefaultValueFactory = _ => new OffloadOptions().LinkLatencyMicroseconds,
+    };
+
     public CommonOptions(bool modelRequired)
     {
         Model = new Option<string>("--model", "-m")
@@ -72,7 +83,7 @@ public sealed class CommonOptions
         command.Options.Add(Context);
         command.Options.Add(Batch);
         command.Options.Add(Mmap);
-        foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads }) command.Options.Add(o);
+        foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads, LinkBandwidth, LinkLatency }) command.Options.Add(o);
     }
 
     /// <summary>The expert runtime the offloading flags describe (resident when --slow-tier is).</summary>
@@ -84,6 +95,8 @@ public sealed class CommonOptions
         if (!EvictionPolicies.Names.Contains(policy)) throw new ArgumentException($"--cache-policy {policy}: choose from {string.Join(", ", EvictionPolicies.Names)}");
         int io = p.GetValue(IoThreads);
         if (io < 1 || io > 256) throw new ArgumentException($"--io-threads {io} must be in 1..256");
+        // Checked whatever the tier, so a bad value is an error at once rather than once someone picks host.
+        var link = new EmulatedLink(p.GetValue(LinkBandwidth), p.GetValue(LinkLatency));
         var options = new OffloadOptions
         {
             SlowTier = tier,
@@ -91,8 +104,10 @@ public sealed class CommonOptions
             Policy = policy,
             Predictor = p.GetValue(Predictor)!,
             IoThreads = io,
+            LinkBandwidthGBps = link.BandwidthGBps,
+            LinkLatencyMicroseconds = link.LatencyMicroseconds,
         };
-        return new ExpertRuntime(options, (_, path) => SlowTiers.Open(tier, path));
+        return new ExpertRuntime(options, (catalog, path) => SlowTiers.Open(options, catalog, path));
     }
 
     public string ModelPath(ParseResult p) => p.GetValue(Model) is { Length: > 0 } m ? m : DemoModel.Path;
