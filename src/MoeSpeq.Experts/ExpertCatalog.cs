@@ -6,8 +6,8 @@ namespace MoeSpeq.Experts;
 
 /// <summary>
 /// Where each routed expert's bytes are in the model file and how they land in a cache slot: the file ranges to
-/// read (widened to the tier's alignment and merged where they touch, so a repacked file takes one read per
-/// expert and a stacked one three) and, per matrix, its offset inside the slot.
+/// read (widened to the tier's alignment and merged where they touch or only padding parts them, so a repacked file
+/// takes one read per expert and a stacked one three) and, per matrix, its offset inside the slot.
 /// </summary>
 public sealed class ExpertCatalog
 {
@@ -85,7 +85,9 @@ public sealed class ExpertCatalog
 
     static Entry Plan(ModelWeights weights, ExpertWeights w, int alignment)
     {
-        // Matrices in file order; each widened to the alignment; ranges that touch or overlap become one read.
+        // Matrices in file order; each widened to the alignment; ranges that touch, overlap or are apart only by the
+        // file's padding between tensors become one read (reading a few padding bytes costs less than another read).
+        long padding = weights.File.Header.Alignment;
         var matrices = new[] { w.Gate, w.Up, w.Down }
             .Select((m, i) => (Index: i, Start: weights.FileOffsetOf(m), Bytes: m.ByteLength))
             .OrderBy(m => m.Start).ToArray();
@@ -96,7 +98,7 @@ public sealed class ExpertCatalog
         {
             long start = m.Start / alignment * alignment;
             long end = (m.Start + m.Bytes + alignment - 1) / alignment * alignment;
-            if (reads.Count > 0 && start <= reads[^1].FileOffset + reads[^1].Length)
+            if (reads.Count > 0 && start < reads[^1].FileOffset + reads[^1].Length + padding)
             {
                 var last = reads[^1];
                 long newEnd = Math.Max(end, last.FileOffset + last.Length);

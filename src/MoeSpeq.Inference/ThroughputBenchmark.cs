@@ -73,7 +73,7 @@ public static class ThroughputBenchmark
 
     /// <summary>
     /// Weight bytes one decode step reads: every matrix except the embedding table (one row of it), and of each
-    /// stacked expert tensor the share of the experts a token uses.
+    /// routed expert tensor (stacked, or one expert's) the share of the experts a token uses.
     /// </summary>
     public static long DecodeBytesPerToken(LanguageModel model)
     {
@@ -82,7 +82,7 @@ public static class ThroughputBenchmark
         foreach (var t in model.File.Header.Tensors)
         {
             if (t.Name == "token_embd.weight") bytes += t.ByteSize / (double)Math.Max(t.Dim(1), 1);
-            else if (t.Name.Contains("_exps.", StringComparison.Ordinal) && c.ExpertCount > 0) bytes += t.ByteSize * (double)c.ExpertUsedCount / c.ExpertCount;
+            else if (TensorNames.IsRoutedExpert(t.Name) && c.ExpertCount > 0) bytes += t.ByteSize * (double)c.ExpertUsedCount / c.ExpertCount;
             else bytes += t.ByteSize;
         }
         if (model.File.Header.FindTensor("output.weight") is null && model.File.Header.FindTensor("token_embd.weight") is GgufTensorInfo tied)

@@ -82,16 +82,47 @@ public sealed unsafe class ModelWeights : IDisposable
         return File.Matrix(t, Data(t));
     }
 
-    /// <summary>A stacked expert tensor of ne = [cols, rows, experts]; one <see cref="WeightMatrix"/> per expert.</summary>
-    public WeightMatrix[] ExpertMatrices(TensorId id, int layer, int cols, int rows, int experts)
+    /// <summary>
+    /// One layer's routed experts, one <see cref="WeightMatrix"/> each: slices of the stacked tensor
+    /// <paramref name="stacked"/> of ne = [cols, rows, experts], or, in a repacked file where it is absent, the
+    /// per-expert tensors of ne = [cols, rows] (<see cref="TensorNames.PerExpert"/>).
+    /// </summary>
+    public WeightMatrix[] ExpertMatrices(TensorId stacked, int layer, int cols, int rows, int experts)
     {
-        var t = Info(id, layer);
+        var result = new WeightMatrix[experts];
+        if (File.Header.FindTensor(TensorNames.Gguf(stacked, layer)) is not { } t)
+        {
+            PerExpertMatrices(stacked, layer, cols, rows, result);
+            return result;
+        }
         ExpectShape(t, cols, rows, experts);
         ExpectMatrixType(t);
-        var result = new WeightMatrix[experts];
         byte* data = Data(t);
         for (int e = 0; e < experts; e++) result[e] = File.Matrix(t, e, data);
         return result;
+    }
+
+    void PerExpertMatrices(TensorId stacked, int layer, int cols, int rows, WeightMatrix[] result)
+    {
+        var id = TensorNames.PerExpert(stacked);
+        GgufTensorInfo? first = null;
+        for (int e = 0; e < result.Length; e++)
+        {
+            string name = TensorNames.Gguf(id, layer, e);
+            if (File.Header.FindTensor(name) is not { } t)
+            {
+                throw new ModelLoadException(e == 0
+                    ? $"tensor {TensorNames.Gguf(stacked, layer)} is missing (and so is {name}, its first expert in a file with a tensor per expert)"
+                    : $"tensor {name} is missing: layer {layer} has per-expert tensors for experts 0..{e - 1} but expert_count is {result.Length}");
+            }
+            ExpectShape(t, cols, rows);
+            ExpectMatrixType(t);
+            // A layer's experts share a type, as slices of a stacked tensor do; llama.cpp merges them into one.
+            first ??= t;
+            if (t.Type != first.Type)
+                throw new ModelLoadException($"tensor {name} has type {t.Type} but {first.Name} has {first.Type}: one layer's experts must share a type");
+            result[e] = File.Matrix(t, Data(t));
+        }
     }
 
     /// <summary>A 1-D tensor of <paramref name="length"/> values, converted to F32.</summary>

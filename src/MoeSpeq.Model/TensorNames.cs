@@ -19,6 +19,10 @@ public enum TensorId
     FfnGateExperts,
     FfnUpExperts,
     FfnDownExperts,
+    // One routed expert's matrix each, in a repacked file: named with TensorNames.Gguf(id, layer, expert).
+    FfnGateExpert,
+    FfnUpExpert,
+    FfnDownExpert,
 }
 
 /// <summary>The GGUF name table: logical tensor + layer → the name llama.cpp's converters write.</summary>
@@ -29,11 +33,38 @@ public static class TensorNames
         TensorId.TokenEmbedding => "token_embd.weight",
         TensorId.OutputNorm => "output_norm.weight",
         TensorId.Output => "output.weight",
+        TensorId.FfnGateExpert or TensorId.FfnUpExpert or TensorId.FfnDownExpert =>
+            throw new ArgumentOutOfRangeException(nameof(id), id, "a per-expert tensor is named with its expert"),
         _ => $"blk.{layer}.{BlockSuffix(id)}.weight",
     };
 
-    /// <summary>Whether a GGUF tensor holds routed experts (stacked, or one expert of a repacked file).</summary>
-    public static bool IsRoutedExpert(string name) => name.Contains("_exps.", StringComparison.Ordinal);
+    /// <summary>
+    /// One expert's matrix in a file that stores a tensor per expert: <c>blk.{layer}.ffn_gate.{expert}.weight</c>,
+    /// llama.cpp's LLM_TENSOR_FFN_*_EXP names, which it still loads (by merging them into stacked tensors).
+    /// </summary>
+    public static string Gguf(TensorId id, int layer, int expert) => id switch
+    {
+        TensorId.FfnGateExpert or TensorId.FfnUpExpert or TensorId.FfnDownExpert => $"blk.{layer}.{BlockSuffix(id)}.{expert}.weight",
+        _ => throw new ArgumentOutOfRangeException(nameof(id), id, "not a per-expert tensor"),
+    };
+
+    /// <summary>The per-expert tensor that holds one slice of a stacked one (<see cref="TensorId.FfnGateExperts"/> → <see cref="TensorId.FfnGateExpert"/>).</summary>
+    public static TensorId PerExpert(TensorId stacked) => stacked switch
+    {
+        TensorId.FfnGateExperts => TensorId.FfnGateExpert,
+        TensorId.FfnUpExperts => TensorId.FfnUpExpert,
+        TensorId.FfnDownExperts => TensorId.FfnDownExpert,
+        _ => throw new ArgumentOutOfRangeException(nameof(stacked), stacked, "not a stacked expert tensor"),
+    };
+
+    /// <summary>Whether a GGUF tensor holds routed experts: stacked (<c>ffn_up_exps</c>), or one expert (<c>ffn_up.3</c>).</summary>
+    public static bool IsRoutedExpert(string name)
+    {
+        if (name.Contains("_exps.", StringComparison.Ordinal)) return true;
+        var parts = name.Split('.');
+        return parts is ["blk", var layer, "ffn_gate" or "ffn_up" or "ffn_down", var expert, "weight"]
+            && int.TryParse(layer, out _) && int.TryParse(expert, out _);
+    }
 
     static string BlockSuffix(TensorId id) => id switch
     {
@@ -43,9 +74,9 @@ public static class TensorNames
         TensorId.AttnV => "attn_v",
         TensorId.AttnOutput => "attn_output",
         TensorId.FfnNorm => "ffn_norm",
-        TensorId.FfnGate => "ffn_gate",
-        TensorId.FfnUp => "ffn_up",
-        TensorId.FfnDown => "ffn_down",
+        TensorId.FfnGate or TensorId.FfnGateExpert => "ffn_gate",
+        TensorId.FfnUp or TensorId.FfnUpExpert => "ffn_up",
+        TensorId.FfnDown or TensorId.FfnDownExpert => "ffn_down",
         TensorId.FfnRouter => "ffn_gate_inp",
         TensorId.FfnGateExperts => "ffn_gate_exps",
         TensorId.FfnUpExperts => "ffn_up_exps",

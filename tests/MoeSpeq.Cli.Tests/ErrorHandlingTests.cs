@@ -25,6 +25,21 @@ public class ErrorHandlingTests
     [InlineData("run", "--temp", "-1")]
     public void BadArgumentsGiveOneLine(params string[] args) => AssertOneLineError(CliRunner.Run(args));
 
+    [Theory]
+    [InlineData("--link-bandwidth", "0")]
+    [InlineData("--link-bandwidth", "-2")]
+    [InlineData("--link-bandwidth", "NaN")]
+    [InlineData("--link-bandwidth", "1e9")]
+    [InlineData("--link-latency", "-1")]
+    [InlineData("--link-latency", "NaN")]
+    [InlineData("--link-latency", "1e12")]
+    public void BadLinkValuesGiveOneLine(string flag, string value)
+    {
+        var o = CliRunner.Run("eval", "-m", TestPaths.DemoModel, "--tokens", "1,2", "--slow-tier", "host", flag, value);
+        AssertOneLineError(o);
+        Assert.Contains(flag, o.Stderr);
+    }
+
     [Fact]
     public void TruncatedModelGivesOneLine()
     {

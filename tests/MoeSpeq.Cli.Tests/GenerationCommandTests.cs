@@ -34,6 +34,27 @@ public class GenerationCommandTests
     }
 
     [Fact]
+    public void OffloadedTiersEvaluateLikeResidentOnes()
+    {
+        var model = TestPaths.Golden("mixtral-moe-q4_k_m.gguf");
+        var dir = Directory.CreateTempSubdirectory("moespeq-tiers");
+        try
+        {
+            byte[] Logits(params string[] flags)
+            {
+                string path = Path.Combine(dir.FullName, $"{flags.Length}-{string.Join('_', flags).Replace("-", "")}.f32");
+                var o = CliRunner.Run(["eval", "-m", model, "--tokens", "1,450,4996,17354", "--logits-out", path, .. flags]);
+                Assert.True(o.ExitCode == 0, o.Stderr);
+                return File.ReadAllBytes(path);
+            }
+            var resident = Logits();
+            Assert.Equal(resident, Logits("--slow-tier", "disk", "--expert-cache", "30%"));
+            Assert.Equal(resident, Logits("--slow-tier", "host", "--expert-cache", "30%", "--link-bandwidth", "2", "--link-latency", "50"));
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
     public void TokenizeReproducesTheFixtureVectors()
     {
         var vocab = TestPaths.Data("vocab", "ggml-vocab-moe-fixture.gguf");

@@ -92,6 +92,90 @@ public class ToolCommandTests
     }
 
     [Fact]
+    public void RepackGivesAFileWithTheSameLogitsThatInspectAndQuantizeRead()
+    {
+        var dir = Directory.CreateTempSubdirectory("moespeq-repack");
+        try
+        {
+            string src = MoeSpeq.TestSupport.TestPaths.Golden("mixtral-moe-q4_k_m.gguf"), dst = Path.Combine(dir.FullName, "repacked.gguf");
+            var r = CliRunner.Run("repack", src, dst);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Contains("repacked 16 experts of 2 layers", r.Stderr);
+            using (var file = GgufFile.Open(dst))
+            {
+                Assert.Equal(4096u, file.Header.Alignment);
+                Assert.NotNull(file.Header.FindTensor("blk.1.ffn_down.7.weight"));
+                Assert.Null(file.Header.FindTensor("blk.1.ffn_down_exps.weight"));
+            }
+
+            byte[] Logits(string model, params string[] flags)
+            {
+                string path = Path.Combine(dir.FullName, $"{Guid.NewGuid():N}.f32");
+                var o = CliRunner.Run(["eval", "-m", model, "--tokens", "1,450,4996,17354", "--logits-out", path, .. flags]);
+                Assert.True(o.ExitCode == 0, o.Stderr);
+                return File.ReadAllBytes(path);
+            }
+            var expected = Logits(src);
+            Assert.Equal(expected, Logits(dst));
+            Assert.Equal(expected, Logits(dst, "--slow-tier", "disk", "--expert-cache", "30%"));
+
+            string ExpertBytesLine(string model)
+            {
+                var o = CliRunner.Run("inspect", "-m", model);
+                Assert.True(o.ExitCode == 0, o.Stderr);
+                return o.Stdout.Split('\n').Single(l => l.StartsWith("routed expert bytes", StringComparison.Ordinal)).Split(';')[0];
+            }
+            Assert.Equal(ExpertBytesLine(src), ExpertBytesLine(dst));
+            Assert.Contains("blk.0.ffn_gate.0.weight", CliRunner.Run("inspect", "-m", dst).Stdout);
+
+            string quantized = Path.Combine(dir.FullName, "q8.gguf");
+            var q = CliRunner.Run("quantize", dst, quantized, "--type", "Q8_0");
+            Assert.True(q.ExitCode == 0, q.Stderr);
+            using (var file = GgufFile.Open(quantized))
+            {
+                Assert.Equal(4096u, file.Header.Alignment);
+                Assert.Equal(GgmlType.Q8_0, file.Header.FindTensor("blk.0.ffn_up.3.weight")!.Type);
+            }
+            Assert.Equal(0, CliRunner.Run("eval", "-m", quantized, "--tokens", "1,2,3").ExitCode);
+
+            var again = CliRunner.Run("repack", dst, Path.Combine(dir.FullName, "twice.gguf"));
+            Assert.Equal(2, again.ExitCode);
+            Assert.Contains("already repacked", again.Stderr);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void RepackRefusesWhatItCannotRepackInOneLine()
+    {
+        var dir = Directory.CreateTempSubdirectory("moespeq-repack-errors");
+        try
+        {
+            string dense = Path.Combine(dir.FullName, "dense.gguf"), moe = Path.Combine(dir.FullName, "moe.gguf");
+            Assert.Equal(0, CliRunner.Run("make-model", "--arch", "llama", "--layers", "1", "--dim", "64", "--heads", "2", "--kv-heads", "1",
+                "--ffn", "128", "--vocab", "300", "--type", "F32", "-o", dense).ExitCode);
+            Assert.Equal(0, CliRunner.Run("make-model", "--layers", "2", "--dim", "64", "--heads", "2", "--kv-heads", "1", "--experts", "4",
+                "--experts-used", "2", "--ffn", "128", "--vocab", "300", "--type", "Q8_0", "-o", moe).ExitCode);
+            foreach (var (args, says) in new (string[], string)[]
+            {
+                (["repack", dense, Path.Combine(dir.FullName, "out.gguf")], "not an MoE model"),
+                (["repack", moe, moe], "must differ"),
+                (["repack", Path.Combine(dir.FullName, "absent.gguf"), Path.Combine(dir.FullName, "out.gguf")], "absent.gguf"),
+            })
+            {
+                var o = CliRunner.Run(args);
+                Assert.Equal(2, o.ExitCode);
+                Assert.StartsWith("moespeq: error:", Assert.Single(o.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+                Assert.Contains(says, o.Stderr);
+            }
+            string repacked = Path.Combine(dir.FullName, "moe-repacked.gguf");
+            Assert.Equal(0, CliRunner.Run("repack", moe, repacked).ExitCode);
+            Assert.Equal(0, CliRunner.Run("eval", "-m", repacked, "--tokens", "1,2,3", "--slow-tier", "host", "--expert-cache", "50%").ExitCode);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
     public void InspectReportsExpertBytes()
     {
         var o = CliRunner.Run("inspect", "-m", MoeSpeq.TestSupport.TestPaths.DemoModel);

@@ -36,6 +36,60 @@ public sealed class ModelLoadErrorTests : IDisposable
         return path;
     }
 
+    /// <summary>The good model repacked (a tensor per expert), with one tensor dropped or replaced by zeros of another type or shape.</summary>
+    string RepackedVariant(string tensor, GgmlType? type = null, long[]? dimensions = null)
+    {
+        var repacked = Path.Combine(_dir.FullName, $"repacked-{Guid.NewGuid():N}.gguf");
+        ModelRepacker.Repack(_good, repacked);
+        var path = Path.Combine(_dir.FullName, $"variant-{Guid.NewGuid():N}.gguf");
+        using var source = GgufFile.Open(repacked);
+        var w = new GgufWriter();
+        foreach (var key in source.Header.MetadataKeys) w.Set(key, source.Header.Metadata[key]);
+        foreach (var t in source.Header.Tensors)
+        {
+            if (t.Name != tensor) w.AddTensor(t.Name, t.Type, t.Dimensions, source.TensorBytes(t).ToArray());
+            else if (type is { } to)
+            {
+                var dims = dimensions ?? t.Dimensions;
+                w.AddTensor(t.Name, to, dims, new byte[GgmlTypeInfo.RowBytes(to, (int)dims[0]) * dims[1]]);
+            }
+        }
+        w.WriteTo(path);
+        return path;
+    }
+
+    [Fact]
+    public void ARepackedModelLoadsItsPerExpertTensors()
+    {
+        var repacked = Path.Combine(_dir.FullName, "repacked.gguf");
+        ModelRepacker.Repack(_good, repacked);
+        using var a = ModelLoader.Load(_good);
+        using var b = ModelLoader.Load(repacked);
+        var x = new float[3 * a.Config.VocabSize];
+        var y = new float[x.Length];
+        a.Evaluate(a.CreateState(8), [1, 2, 3], x, allLogits: true);
+        b.Evaluate(b.CreateState(8), [1, 2, 3], y, allLogits: true);
+        Assert.Equal(x, y);
+    }
+
+    [Fact]
+    public void AMissingExpertIsNamed()
+    {
+        var e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(RepackedVariant("blk.0.ffn_up.2.weight")));
+        Assert.Contains("blk.0.ffn_up.2.weight is missing", e.Message);
+        e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(RepackedVariant("blk.0.ffn_down.0.weight")));
+        Assert.Contains("blk.0.ffn_down_exps.weight is missing", e.Message);
+    }
+
+    [Fact]
+    public void ExpertsOfOneLayerMustShareTypeAndShape()
+    {
+        var e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(RepackedVariant("blk.0.ffn_gate.3.weight", GgmlType.F16)));
+        Assert.Contains("blk.0.ffn_gate.3.weight has type F16", e.Message);
+        e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(RepackedVariant("blk.0.ffn_down.1.weight", GgmlType.F32, [64, 32])));
+        Assert.Contains("blk.0.ffn_down.1.weight has shape", e.Message);
+    }
+
     [Fact]
     public void TheUnmodifiedModelLoads()
     {

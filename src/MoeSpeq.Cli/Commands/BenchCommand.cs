@@ -47,7 +47,7 @@ public static class BenchCommand
                 return 0;
             }
             // Prefill runs as one batch, as llama-bench does with its default batch of 512 or more.
-            using var model = ModelProgress.Load(common.ModelPath(p), common.Options(p, threads, Math.Max(pp, p.GetValue(common.Batch))));
+            using var model = ModelProgress.Load(common.ModelPath(p), experts.Attach(common.Options(p, threads, Math.Max(pp, p.GetValue(common.Batch)))));
             var result = ThroughputBenchmark.Run(model, pp, tg, r);
             string name = Path.GetFileName(model.File.Path);
             string cell = Markup.Escape(name);
@@ -76,6 +76,7 @@ public static class BenchCommand
             table.AddRow(cell, size, $"{result.Threads}", $"tg{tg}", $"{result.DecodeTokensPerSecond:F2}", $"{result.DecodeLimit:F2}", $"{result.FractionOfLimit:P0}");
             console.Write(table);
             console.WriteLine($"decode reads {InspectCommand.Bytes(result.DecodeBytesPerToken)} of weights per token; measured read bandwidth {result.ReadBandwidth / 1e9:F2} GB/s");
+            if (experts.Options.Offloads) console.WriteLine(experts.Summary);
             return 0;
         });
         return command;

@@ -32,7 +32,7 @@ public sealed class CommonOptions
 
     public Option<string> SlowTier { get; } = new("--slow-tier")
     {
-        Description = "where routed experts live: resident (loaded with the model) or disk (read on demand into the expert cache)",
+        Description = "where routed experts live: resident (loaded with the model), disk (read on demand into the expert cache) or host (held in RAM, served over an emulated link)",
         DefaultValueFactory = _ => "resident",
     };
     public Option<string> ExpertCache { get; } = new("--expert-cache")
@@ -64,6 +64,16 @@ public sealed class CommonOptions
     {
         Description = "take expert choices from a trace recorded on a trained model, mapped onto this model's layers and experts (benchmarks on random-weight models)",
     };
+    public Option<double> LinkBandwidth { get; } = new("--link-bandwidth")
+    {
+        Description = "bandwidth of the host tier's emulated link, GB/s",
+        DefaultValueFactory = _ => new OffloadOptions().LinkBandwidthGBps,
+    };
+    public Option<double> LinkLatency { get; } = new("--link-latency")
+    {
+        Description = "latency of each transfer over the host tier's emulated link, µs",
+        DefaultValueFactory = _ => new OffloadOptions().LinkLatencyMicroseconds,
+    };
 
     public CommonOptions(bool modelRequired)
     {
@@ -81,7 +91,7 @@ public sealed class CommonOptions
         command.Options.Add(Context);
         command.Options.Add(Batch);
         command.Options.Add(Mmap);
-        foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads, Trace, RoutingReplay }) command.Options.Add(o);
+        foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads, LinkBandwidth, LinkLatency, Trace, RoutingReplay }) command.Options.Add(o);
     }
 
     /// <summary>The expert runtime the offloading flags describe (resident when --slow-tier is).</summary>
@@ -93,6 +103,8 @@ public sealed class CommonOptions
         if (!EvictionPolicies.Names.Contains(policy)) throw new ArgumentException($"--cache-policy {policy}: choose from {string.Join(", ", EvictionPolicies.Names)}");
         int io = p.GetValue(IoThreads);
         if (io < 1 || io > 256) throw new ArgumentException($"--io-threads {io} must be in 1..256");
+        // Checked whatever the tier, so a bad value is an error at once rather than once someone picks host.
+        var link = new EmulatedLink(p.GetValue(LinkBandwidth), p.GetValue(LinkLatency));
         var options = new OffloadOptions
         {
             SlowTier = tier,
@@ -102,8 +114,10 @@ public sealed class CommonOptions
             IoThreads = io,
             RecordTrace = p.GetValue(Trace) is { Length: > 0 },
             RoutingReplay = p.GetValue(RoutingReplay) is { Length: > 0 } replay ? replay : null,
+            LinkBandwidthGBps = link.BandwidthGBps,
+            LinkLatencyMicroseconds = link.LatencyMicroseconds,
         };
-        return new ExpertRuntime(options, (_, path) => SlowTiers.Open(tier, path));
+        return new ExpertRuntime(options, (catalog, path) => SlowTiers.Open(options, catalog, path));
     }
 
     /// <summary>Writes the recorded trace to the --trace file, if one was asked for; returns a line saying so, or null.</summary>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Model;
 using MoeSpeq.Tensors;
 using Spectre.Console;
 
@@ -34,7 +35,7 @@ public static class InspectCommand
             foreach (var t in h.Tensors)
             {
                 tensors.AddRow(Markup.Escape(t.Name), Markup.Escape(t.ShapeText), t.Type.ToString(), t.ByteSize.ToString("N0"));
-                if (t.Name.Contains("_exps.", StringComparison.Ordinal)) expertBytes += t.ByteSize;
+                if (TensorNames.IsRoutedExpert(t.Name)) expertBytes += t.ByteSize;
                 else otherBytes += t.ByteSize;
             }
             console.Write(tensors);

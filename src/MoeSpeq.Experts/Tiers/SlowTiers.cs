@@ -3,11 +3,13 @@ namespace MoeSpeq.Experts.Tiers;
 /// <summary>The slow tiers by the names <c>--slow-tier</c> takes (<c>resident</c> needs none: experts load with the model).</summary>
 public static class SlowTiers
 {
-    public static readonly IReadOnlyList<string> Names = ["disk", "resident"];
+    public static readonly IReadOnlyList<string> Names = ["disk", "host", "resident"];
 
-    public static ISlowTier Open(string name, string modelPath) => name switch
+    /// <summary>Opens the tier <paramref name="options"/> name for the experts <paramref name="catalog"/> locates in <paramref name="modelPath"/>.</summary>
+    public static ISlowTier Open(OffloadOptions options, ExpertCatalog catalog, string modelPath) => options.SlowTier switch
     {
         "disk" => new DiskTier(modelPath),
-        _ => throw new ArgumentException($"unknown slow tier \"{name}\" (choose from {string.Join(", ", Names)})"),
+        "host" => new HostTier(modelPath, catalog.FileRanges(), new EmulatedLink(options.LinkBandwidthGBps, options.LinkLatencyMicroseconds)),
+        _ => throw new ArgumentException($"unknown slow tier \"{options.SlowTier}\" (choose from {string.Join(", ", Names)})"),
     };
 }

@@ -9,7 +9,8 @@ namespace MoeSpeq.Model.Architectures;
 /// <summary>
 /// llama.cpp's <c>llama</c> architecture: pre-norm decoder blocks with RMSNorm, RoPE (NORM pairing), grouped-query
 /// attention and a SwiGLU feed-forward that is either dense or a Mixtral-style mixture of experts
-/// (stacked <c>ffn_{gate,up,down}_exps</c>, router <c>ffn_gate_inp</c>, softmax → top-k → renormalise).
+/// (stacked <c>ffn_{gate,up,down}_exps</c> or, in a repacked file, <c>ffn_{gate,up,down}.E</c> per expert; router
+/// <c>ffn_gate_inp</c>; softmax → top-k → renormalise).
 /// </summary>
 public sealed class LlamaModel : LanguageModel
 {

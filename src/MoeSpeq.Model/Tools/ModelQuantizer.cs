@@ -8,6 +8,9 @@ namespace MoeSpeq.Model.Tools;
 /// follows llama-quantize's defaults without an importance matrix: 1-D tensors and routers stay F32 (routing is
 /// precision-sensitive and tiny), the output matrix of K-quant and 4/5-bit files takes Q6_K, and a tensor whose
 /// rows cannot hold whole blocks of the target falls back to a type whose blocks fit.
+/// A repacked file (<see cref="ModelRepacker"/>) stays repacked rather than being restacked: its metadata, the 4096
+/// alignment included, and its tensor order are kept, so each expert is still one aligned read; the type chosen
+/// for a matrix depends only on its name and shape, so one layer's experts keep sharing a type, as loading requires.
 /// </summary>
 public static class ModelQuantizer
 {
