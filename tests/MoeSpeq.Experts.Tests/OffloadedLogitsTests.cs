@@ -15,13 +15,13 @@ public sealed class OffloadedLogitsTests
     const int DecodeSteps = 6;
 
     /// <summary>All-position logits of the prompt, then the logits of each greedy decode step after it.</summary>
-    static float[] Run(string path, ModelOptions options)
+    internal static float[] Run(string path, ModelOptions options)
     {
         using var model = ModelLoader.Load(path, options);
         return Run(model);
     }
 
-    static float[] Run(LanguageModel model)
+    internal static float[] Run(LanguageModel model)
     {
         int vocab = model.Config.VocabSize;
         var state = model.CreateState(64);
