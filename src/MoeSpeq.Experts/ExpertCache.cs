@@ -68,6 +68,18 @@ public sealed unsafe class ExpertCache : IDisposable
         get { lock (_lock) return _slots.Count(s => s.State == State.Ready); }
     }
 
+    /// <summary>Slots pinned now (by a forward pass or a load); none once every generation has ended or stopped.</summary>
+    public int PinnedCount
+    {
+        get { lock (_lock) return _slots.Count(s => s.Pins > 0); }
+    }
+
+    /// <summary>Slots being filled now; a load that fails or is cancelled empties its slot, so none stays loading for good.</summary>
+    public int LoadingCount
+    {
+        get { lock (_lock) return _slots.Count(s => s.State == State.Loading); }
+    }
+
     /// <summary>Whether <paramref name="key"/> is cached and ready.</summary>
     public bool Contains(ExpertKey key)
     {
@@ -138,7 +150,10 @@ public sealed unsafe class ExpertCache : IDisposable
         }
     }
 
-    /// <summary>Marks a load finished; on failure the slot is emptied and its waiters get the error. Drops the loader's pin of a prefetch.</summary>
+    /// <summary>
+    /// Marks a load finished; on failure (a cancelled load included) the slot is emptied and its waiters get the
+    /// error. Drops the loader's pin of a prefetch; a demand load's pin belongs to the forward pass that asked.
+    /// </summary>
     public void Complete(int slot, Exception? error, bool prefetch)
     {
         lock (_lock)
@@ -160,14 +175,19 @@ public sealed unsafe class ExpertCache : IDisposable
 
     public bool IsReady(int slot) => _ready[slot].IsSet;
 
-    /// <summary>Blocks until the slot's load ends; rethrows its failure.</summary>
-    public void WaitReady(int slot)
+    /// <summary>
+    /// Blocks until the slot's load ends; rethrows its failure. Throws <see cref="OperationCanceledException"/>
+    /// once <paramref name="cancel"/> is set, whether the load has ended or not.
+    /// </summary>
+    public void WaitReady(int slot, CancellationToken cancel)
     {
-        _ready[slot].Wait();
+        _ready[slot].Wait(cancel);
         lock (_lock)
         {
-            if (_slots[slot].State != State.Ready)
-                throw new IOException($"loading an expert failed: {_slots[slot].Error?.Message}", _slots[slot].Error);
+            ref var s = ref _slots[slot];
+            if (s.State == State.Ready) return;
+            if (s.Error is OperationCanceledException) throw new OperationCanceledException($"loading {s.Key} was cancelled", s.Error, cancel);
+            throw new IOException($"loading an expert failed: {s.Error?.Message}", s.Error);
         }
     }
 

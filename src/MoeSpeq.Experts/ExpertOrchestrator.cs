@@ -9,6 +9,7 @@ namespace MoeSpeq.Experts;
 /// served by priority: demand misses first (compute is waiting on them), then prefetches by predicted time of need
 /// (sooner first) and confidence. A prefetch already queued is not queued again, one for an expert already cached
 /// or in flight is dropped, and one whose layer has already run is dropped as stale when it reaches the front.
+/// A cancelled generation's reads are cancelled with it (<see cref="CancelReads"/>, <see cref="EndCancellation"/>).
 /// </summary>
 public sealed unsafe class ExpertOrchestrator : IDisposable
 {
@@ -26,8 +27,11 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
     readonly PriorityQueue<Request, long> _queue = new(256);
     readonly bool[] _queued; // [layer·experts + expert]: a prefetch for it waits in the queue
     readonly Thread[] _threads;
-    readonly CancellationTokenSource _stop = new();
     readonly object _lock = new();
+    // The token every read observes: cancelled with a generation (or at disposal), replaced once its reads are over.
+    CancellationTokenSource _reads = new();
+    int _inFlight;
+    bool _stopped;
     long _demandOrder;
     long _position; // step·layers + layer of the forward pass now running
 
@@ -49,6 +53,12 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
 
     public ISlowTier Tier => _tier;
     public int IoThreads => _threads.Length;
+
+    /// <summary>Requests waiting for an I/O thread.</summary>
+    public int QueuedCount
+    {
+        get { lock (_lock) return _queue.Count; }
+    }
 
     /// <summary>Position of a layer of a decode step on one time line, for ordering prefetches by time of need.</summary>
     public long PositionOf(long step, int layer) => step * _catalog.Layers + layer;
@@ -81,56 +91,99 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
         }
     }
 
-    /// <summary>Drops every queued prefetch (a cancelled generation); loads already reading finish into their slots.</summary>
-    public void CancelPrefetches()
+    /// <summary>
+    /// A generation was cancelled: drops every queued prefetch, fails every queued demand load with
+    /// <see cref="OperationCanceledException"/> (which empties its slot rather than leaving it loading), and asks
+    /// the reads in flight to stop. Returns at once and may run on any thread (a cancellation callback); reads stay
+    /// cancelled until <see cref="EndCancellation"/>.
+    /// </summary>
+    public void CancelReads()
     {
+        List<int>? demands = null;
+        CancellationToken cancelled;
         lock (_lock)
         {
-            var keep = new List<(Request, long)>();
-            while (_queue.TryDequeue(out var r, out long p))
+            if (_stopped) return;
+            // Under the lock, so that EndCancellation cannot replace the source in between.
+            _reads.Cancel();
+            cancelled = _reads.Token;
+            while (_queue.TryDequeue(out var r, out _))
             {
-                if (r.Slot >= 0) keep.Add((r, p));
+                if (r.Slot >= 0) (demands ??= []).Add(r.Slot);
                 else
                 {
                     _queued[r.Key.Layer * _catalog.ExpertsPerLayer + r.Key.Expert] = false;
                     Interlocked.Increment(ref _stats.PrefetchDropped);
                 }
             }
-            foreach (var (r, p) in keep) _queue.Enqueue(r, p);
+        }
+        if (demands is null) return;
+        foreach (int slot in demands) _cache.Complete(slot, new OperationCanceledException("the generation was cancelled", cancelled), prefetch: false);
+    }
+
+    /// <summary>
+    /// Once a cancelled generation's compute has stopped: cancels what it queued after the cancellation, waits until
+    /// none of its reads is in flight (each ends at the tier's next cancellation check), then lets reads run again.
+    /// </summary>
+    public void EndCancellation()
+    {
+        CancelReads();
+        lock (_lock)
+        {
+            while (_inFlight > 0) Monitor.Wait(_lock);
+            if (_stopped) return;
+            _reads.Dispose();
+            _reads = new CancellationTokenSource();
         }
     }
 
     void IoLoop()
     {
-        var cancel = _stop.Token;
-        while (!cancel.IsCancellationRequested)
+        while (true)
         {
             Request request;
+            CancellationToken cancel;
             lock (_lock)
             {
                 while (!_queue.TryDequeue(out request, out _))
                 {
-                    if (cancel.IsCancellationRequested) return;
+                    if (_stopped) return;
                     Monitor.Wait(_lock);
                 }
+                if (_stopped) return;
                 if (request.Slot < 0) _queued[request.Key.Layer * _catalog.ExpertsPerLayer + request.Key.Expert] = false;
+                cancel = _reads.Token;
+                _inFlight++;
             }
-            bool prefetch = request.Slot < 0;
-            int slot = request.Slot;
-            if (prefetch)
+            try { Serve(request, cancel); }
+            finally
             {
-                if (request.NeededAt <= Volatile.Read(ref _position) || (slot = _cache.ReserveForPrefetch(request.Key)) < 0)
+                lock (_lock)
                 {
-                    Interlocked.Increment(ref _stats.PrefetchDropped);
-                    continue;
+                    // Wakes EndCancellation as well as idle I/O threads, which go back to waiting.
+                    if (--_inFlight == 0) Monitor.PulseAll(_lock);
                 }
             }
-            Exception? error = null;
-            try { Load(request.Key, slot, cancel); }
-            catch (Exception e) { error = e; }
-            if (prefetch && error is null) Interlocked.Increment(ref _stats.PrefetchLoaded);
-            _cache.Complete(slot, error, prefetch);
         }
+    }
+
+    void Serve(Request request, CancellationToken cancel)
+    {
+        bool prefetch = request.Slot < 0;
+        int slot = request.Slot;
+        if (prefetch)
+        {
+            if (cancel.IsCancellationRequested || request.NeededAt <= Volatile.Read(ref _position) || (slot = _cache.ReserveForPrefetch(request.Key)) < 0)
+            {
+                Interlocked.Increment(ref _stats.PrefetchDropped);
+                return;
+            }
+        }
+        Exception? error = null;
+        try { Load(request.Key, slot, cancel); }
+        catch (Exception e) { error = e; }
+        if (prefetch && error is null) Interlocked.Increment(ref _stats.PrefetchLoaded);
+        _cache.Complete(slot, error, prefetch);
     }
 
     void Load(ExpertKey key, int slot, CancellationToken cancel)
@@ -140,6 +193,7 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
         long bytes = 0;
         foreach (var read in _catalog.ReadsOf(key))
         {
+            cancel.ThrowIfCancellationRequested();
             _tier.Read(read.FileOffset, read.Length, memory + read.SlotOffset, cancel);
             bytes += read.Length;
         }
@@ -149,9 +203,13 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
-        lock (_lock) Monitor.PulseAll(_lock);
+        lock (_lock)
+        {
+            _stopped = true;
+            _reads.Cancel();
+            Monitor.PulseAll(_lock);
+        }
         foreach (var t in _threads) t.Join();
-        _stop.Dispose();
+        _reads.Dispose();
     }
 }

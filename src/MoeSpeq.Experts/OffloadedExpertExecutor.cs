@@ -9,9 +9,10 @@ namespace MoeSpeq.Experts;
 /// Runs routed experts out of the <see cref="ExpertCache"/>: pins every expert a layer needs (hits are used as they
 /// are, misses are read on the I/O threads ahead of every prefetch), lets the predictor queue prefetches for later
 /// layers, then computes experts in the order they become ready, waiting only when none is. Outputs are combined
-/// in slot order, so the result is bit-identical to the resident executor whatever was cached.
+/// in slot order, so the result is bit-identical to the resident executor whatever was cached. A cancelled
+/// generation stops waiting at once; its reads are cancelled with it and its pins released.
 /// </summary>
-public sealed class OffloadedExpertExecutor : IExpertExecutor, IPrefetchSink, IDisposable
+public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExpertExecutor, IPrefetchSink, IDisposable
 {
     readonly ExpertCatalog _catalog;
     readonly ExpertCache _cache;
@@ -28,6 +29,8 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, IPrefetchSink, ID
     readonly int[] _rowStart;
     readonly bool[] _predicted;       // [layer·experts + expert]: predicted for its layer's next run
     float[] _gathered, _expertOut, _slotOut;
+    CancellationToken _cancel;
+    CancellationTokenRegistration _onCancel;
     long _step;
     int _lastLayer = int.MaxValue;
     int _layer;
@@ -57,6 +60,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, IPrefetchSink, ID
 
     public void Forward(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output)
     {
+        _cancel.ThrowIfCancellationRequested();
         int dim = _dim, slots = tokens * k;
         if (_slotOut.Length < slots * dim)
         {
@@ -121,7 +125,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, IPrefetchSink, ID
             if (ready == 0)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                _cache.WaitReady(_slotOfExpert[_pending[0]]);
+                _cache.WaitReady(_slotOfExpert[_pending[0]], _cancel);
                 Interlocked.Add(ref _stats.StallTicks, Stopwatch.GetTimestamp() - t0);
                 continue;
             }
@@ -162,7 +166,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, IPrefetchSink, ID
         {
             int e = _batchIds[i];
             int slot = _slotOfExpert[e];
-            _cache.WaitReady(slot); // ready already; surfaces a failed load as its error
+            _cache.WaitReady(slot, _cancel); // ready already; surfaces a failed load as its error
             _batch[i] = _catalog.Weights(new ExpertKey(_layer, e), _cache.SlotMemory(slot));
             _rowStart[i] = row;
             foreach (int s in _grouping.SlotsOf(e))
@@ -206,6 +210,27 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, IPrefetchSink, ID
         _predicted[key.Layer * _slotOfExpert.Length + key.Expert] = true;
         long step = key.Layer > _layer ? _step : _step + 1;
         _orchestrator.Prefetch(key, _orchestrator.PositionOf(step, key.Layer), confidence);
+    }
+
+    public void Observe(CancellationToken cancel)
+    {
+        _cancel = cancel;
+        // The reads stop as soon as the token is set, not when compute next looks: a load the generation no longer
+        // needs may otherwise hold an I/O thread, and a prefetch's pin the slot compute waits to take.
+        _onCancel = cancel.Register(static o => ((ExpertOrchestrator)o!).CancelReads(), _orchestrator);
+    }
+
+    public void EndObserving()
+    {
+        _onCancel.Dispose(); // waits for a callback in progress
+        if (_cancel.IsCancellationRequested)
+        {
+            // Forward released its pins as it unwound; what remains are reads, and predictions no layer will score.
+            _orchestrator.EndCancellation();
+            _predicted.AsSpan().Clear();
+        }
+        _cancel = default;
+        _onCancel = default;
     }
 
     /// <summary>Stops the I/O threads, then frees the cache and closes the tier.</summary>

@@ -47,6 +47,8 @@ public sealed class Generator(LanguageModel model, Tokenizer tokenizer, int cont
         // The caller has shown the prompt, so the first generated word keeps its leading space unless nothing precedes it.
         var decoder = new StreamingDecoder(tokenizer, atTextStart: prompt.Length == 0);
 
+        // Cancelling stops a forward pass even while it waits for an expert, and leaves the model clean for the next generation.
+        using var observing = model.ObserveCancellation(cancel);
         _state.Position = 0;
         long start = Stopwatch.GetTimestamp();
         model.Evaluate(_state, history.AsSpan(0, length), _logits, allLogits: false);

@@ -32,6 +32,7 @@ public static class Perplexity
         double nll = 0, nll2 = 0;
         int count = 0;
         var running = new List<double>(chunks);
+        using var observing = model.ObserveCancellation(cancel);
 
         for (int c = 0; c < chunks; c++)
         {

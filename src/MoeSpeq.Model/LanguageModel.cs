@@ -59,6 +59,35 @@ public abstract class LanguageModel : IDisposable
     /// <summary>Optional receiver of named intermediate activations (for layer-by-layer comparison).</summary>
     public IActivationSink? Sink { get; set; }
 
+    /// <summary>
+    /// Makes forward passes observe <paramref name="cancel"/> until the returned scope is disposed (one generation):
+    /// <see cref="Evaluate"/> then throws <see cref="OperationCanceledException"/> once it is set, between batches and,
+    /// where experts come from a slow tier, while waiting for one. Disposing the scope after a cancellation leaves
+    /// the model ready for the next generation.
+    /// </summary>
+    public IDisposable ObserveCancellation(CancellationToken cancel)
+    {
+        if (_observing) throw new InvalidOperationException("a generation is already observing cancellation on this model");
+        _observing = true;
+        _cancel = cancel;
+        foreach (var c in _cancellable) c.Observe(cancel);
+        return new CancellationScope(this);
+    }
+
+    sealed class CancellationScope(LanguageModel model) : IDisposable
+    {
+        bool _ended;
+
+        public void Dispose()
+        {
+            if (_ended) return;
+            _ended = true;
+            foreach (var c in model._cancellable) c.EndObserving();
+            model._cancel = default;
+            model._observing = false;
+        }
+    }
+
     public RunState CreateState(int contextLength) =>
         new(Config, Math.Min(contextLength, Math.Max(Config.ContextLength, 1)), Options.MaxBatch);
 
@@ -79,6 +108,7 @@ public abstract class LanguageModel : IDisposable
         if (state.Position == 0) Experts?.OnSequenceStart();
         for (int start = 0; start < tokens.Length; start += state.MaxBatch)
         {
+            _cancel.ThrowIfCancellationRequested();
             int n = Math.Min(state.MaxBatch, tokens.Length - start);
             bool last = start + n == tokens.Length;
             int logitRows = allLogits ? n : last ? 1 : 0;
@@ -97,15 +127,22 @@ public abstract class LanguageModel : IDisposable
     protected abstract void Forward(RunState state, ReadOnlySpan<int> tokens, int startPos, int logitRows);
 
     readonly List<IDisposable> _owned = [];
+    readonly List<ICancellableExpertExecutor> _cancellable = [];
+    CancellationToken _cancel;
+    bool _observing;
 
     /// <summary>The executor of the routed experts, for an MoE model once loaded.</summary>
     protected IExpertExecutor? Experts { get; private set; }
 
-    /// <summary>Installs the routed-expert executor; the model disposes it with itself when it is disposable.</summary>
+    /// <summary>
+    /// Installs the routed-expert executor: disposed with the model when it is disposable, and told of a
+    /// generation's cancellation when it is an <see cref="ICancellableExpertExecutor"/>.
+    /// </summary>
     protected IExpertExecutor UseExperts(IExpertExecutor executor)
     {
         Experts = executor;
         if (executor is IDisposable d) _owned.Add(d);
+        if (executor is ICancellableExpertExecutor c) _cancellable.Add(c);
         return executor;
     }
 

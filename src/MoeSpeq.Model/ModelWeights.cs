@@ -16,7 +16,8 @@ public enum WeightPlacement
 /// <summary>
 /// Typed, shape-checked access to the tensors of an open GGUF file. Matrices live where the
 /// <see cref="WeightPlacement"/> says: copied into a <see cref="WeightArena"/> on first use, or viewed in the mapping.
-/// Small vectors (norm weights) are always copied out as F32, because every kernel reads them per token.
+/// Small vectors (norm weights) are always copied out as F32, because every kernel reads them per token; when
+/// matrices are loaded, vectors are read the same way, so the mapping is touched only where the header is.
 /// </summary>
 public sealed unsafe class ModelWeights : IDisposable
 {
@@ -133,7 +134,15 @@ public sealed unsafe class ModelWeights : IDisposable
         if (t.Type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
             throw new ModelLoadException($"{t.Name} has type {t.Type}; vectors must be F32, F16 or BF16");
         var values = new float[length];
-        Dequantize.Row(t.Type, File.TensorBytes(t), values);
+        if (_arena is null) Dequantize.Row(t.Type, File.TensorBytes(t), values);
+        else
+        {
+            // Read, not viewed: touching the mapping maps the file's pages around the vector too (a whole large
+            // folio on recent kernels), and beside a norm lie expert matrices a slow tier is meant to keep out of RSS.
+            var bytes = new byte[t.ByteSize];
+            fixed (byte* b = bytes) ReadInto(t, b);
+            Dequantize.Row(t.Type, bytes, values);
+        }
         return values;
     }
 
@@ -144,18 +153,23 @@ public sealed unsafe class ModelWeights : IDisposable
         if (_arena is null || (!LoadExperts && TensorNames.IsRoutedExpert(t.Name))) return mapped;
         if (_loaded.TryGetValue(t.Name, out nint ready)) return (byte*)ready;
         byte* piece = _arena.Allocate(t.ByteSize);
-        // A read call rather than a copy from the mapping: the copy would fault every page in through the map first.
+        ReadInto(t, piece);
+        _loaded[t.Name] = (nint)piece;
+        return piece;
+    }
+
+    /// <summary>A read call rather than a copy from the mapping: the copy would fault every page in through the map first.</summary>
+    void ReadInto(GgufTensorInfo t, byte* destination)
+    {
         _reader ??= System.IO.File.OpenHandle(File.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
         long offset = File.FileOffset(t);
         for (long done = 0; done < t.ByteSize;)
         {
             int chunk = (int)Math.Min(t.ByteSize - done, 1 << 30);
-            int read = RandomAccess.Read(_reader, new Span<byte>(piece + done, chunk), offset + done);
+            int read = RandomAccess.Read(_reader, new Span<byte>(destination + done, chunk), offset + done);
             if (read <= 0) throw new ModelLoadException($"{File.Path} ended while reading {t.Name} (offset {offset + done}): was the file truncated?");
             done += read;
         }
-        _loaded[t.Name] = (nint)piece;
-        return piece;
     }
 
     /// <summary>Closes the read handle once every matrix is in place; the arena stays until disposal.</summary>

@@ -4,17 +4,31 @@ using MoeSpeq.Experts.Tiers;
 namespace MoeSpeq.Experts.Tests;
 
 /// <summary>
-/// A plain buffered-read tier for runtime tests, with an alignment to exercise widened reads and a switch that makes
-/// reads fail, as a disk error or a file truncated while running would.
+/// A plain buffered-read tier for runtime tests, with an alignment to exercise widened reads, a switch that makes
+/// reads fail, as a disk error or a file truncated while running would, and a gate that holds reads, as a device
+/// that stops answering would.
 /// </summary>
 internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlowTier
 {
     readonly SafeFileHandle _file = File.OpenHandle(path);
+    readonly ManualResetEventSlim _gate = new(true);
     int _reads;
 
     /// <summary>Reads after this many succeed fail with an IOException (−1: never).</summary>
     public int FailAfter { get; set; } = -1;
     public int Reads => Volatile.Read(ref _reads);
+
+    /// <summary>Set while a read waits at the closed gate.</summary>
+    public ManualResetEventSlim Held { get; } = new(false);
+
+    /// <summary>From now on reads wait until <see cref="Open"/> or until they are cancelled.</summary>
+    public void Hold() => _gate.Reset();
+
+    public void Open()
+    {
+        _gate.Set();
+        Held.Reset();
+    }
 
     public string Name => "test";
     public string Description => $"test tier over {Path.GetFileName(path)}";
@@ -25,6 +39,11 @@ internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlo
         cancel.ThrowIfCancellationRequested();
         if (offset % alignment != 0 || length % alignment != 0 || (nint)destination % alignment != 0)
             throw new ArgumentException($"unaligned read {offset}+{length} for alignment {alignment}");
+        if (!_gate.IsSet)
+        {
+            Held.Set();
+            _gate.Wait(cancel);
+        }
         int n = Interlocked.Increment(ref _reads);
         if (FailAfter >= 0 && n > FailAfter) throw new IOException($"injected read failure at offset {offset}");
         long fileLength = RandomAccess.GetLength(_file);
@@ -42,5 +61,10 @@ internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlo
         }
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        _file.Dispose();
+        _gate.Dispose();
+        Held.Dispose();
+    }
 }

@@ -8,6 +8,7 @@ namespace MoeSpeq.Cli.Commands;
 /// <summary>
 /// <c>eval</c>: evaluates token ids in one batch and writes the logits of every position (float32 little-endian
 /// [n_tokens, n_vocab]); with <c>--greedy N</c> it then continues greedily one token per pass, like a decode loop.
+/// On Linux its JSON also gives the RSS before the model loaded and the peak RSS from there to the end.
 /// </summary>
 public static class EvalCommand
 {
@@ -27,6 +28,9 @@ public static class EvalCommand
             int[] ids = ParseIds(p.GetValue(tokens)!);
             int greedyCount = p.GetValue(greedy);
             if (greedyCount < 0) throw new ArgumentException($"--greedy {greedyCount} must not be negative");
+            // The memory a run costs is measured from here: what the runtime itself holds before loading is its baseline.
+            long? baseline = ProcessMemory.Resident;
+            ProcessMemory.ResetPeak();
             using var model = common.Load(p, out var experts);
             int vocab = model.Config.VocabSize;
             var state = model.CreateState(Math.Max(common.ContextLength(p, model), ids.Length + greedyCount));
@@ -47,12 +51,18 @@ public static class EvalCommand
                 if (i + 1 < greedyCount) model.Evaluate(state, [next], row, allLogits: false);
             }
             if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
-            Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            var report = new Dictionary<string, object>
             {
                 ["n_tokens"] = ids.Length,
                 ["n_vocab"] = vocab,
                 ["greedy"] = continuation,
-            }));
+            };
+            if (baseline is long before && ProcessMemory.Peak is long peak)
+            {
+                report["rss_before_load_bytes"] = before;
+                report["peak_rss_bytes"] = peak;
+            }
+            Console.Out.WriteLine(JsonSerializer.Serialize(report));
             return 0;
         });
         return command;

@@ -8,7 +8,7 @@ namespace MoeSpeq.Experts.Replay;
 /// experts sees it, so caching, prefetch and I/O run on realistic routing. The computed values are then those of
 /// the replayed routing: a benchmark mode for random-weight models, never for real text.
 /// </summary>
-public sealed class ReplayingExpertExecutor : IExpertExecutor, IDisposable
+public sealed class ReplayingExpertExecutor : IExpertExecutor, ICancellableExpertExecutor, IDisposable
 {
     readonly IExpertExecutor _inner;
     readonly RoutingReplay _replay;
@@ -46,6 +46,9 @@ public sealed class ReplayingExpertExecutor : IExpertExecutor, IDisposable
         CurrentToken = _steps.FirstToken + tokens - 1;
         _inner.Forward(layer, residual, hidden, _ids.AsSpan(0, tokens * k), _weights.AsSpan(0, tokens * k), tokens, k, output);
     }
+
+    public void Observe(CancellationToken cancel) => (_inner as ICancellableExpertExecutor)?.Observe(cancel);
+    public void EndObserving() => (_inner as ICancellableExpertExecutor)?.EndObserving();
 
     public void Dispose() => (_inner as IDisposable)?.Dispose();
 }

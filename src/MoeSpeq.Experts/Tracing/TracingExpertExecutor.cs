@@ -10,7 +10,7 @@ namespace MoeSpeq.Experts.Tracing;
 /// layer's router, and the routers of the next <see cref="TraceShape.Depth"/> MoE layers, to the residual stream:
 /// the distributions replay and look-ahead analysis need. Time spent recording is left out of the compute time.
 /// </summary>
-public sealed class TracingExpertExecutor : IExpertExecutor, IDisposable
+public sealed class TracingExpertExecutor : IExpertExecutor, ICancellableExpertExecutor, IDisposable
 {
     readonly IExpertExecutor _inner;
     readonly ExpertTrace _trace;
@@ -94,6 +94,9 @@ public sealed class TracingExpertExecutor : IExpertExecutor, IDisposable
             }
         }
     }
+
+    public void Observe(CancellationToken cancel) => (_inner as ICancellableExpertExecutor)?.Observe(cancel);
+    public void EndObserving() => (_inner as ICancellableExpertExecutor)?.EndObserving();
 
     public void Dispose() => (_inner as IDisposable)?.Dispose();
 }
