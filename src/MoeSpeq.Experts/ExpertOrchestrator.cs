@@ -9,6 +9,8 @@ namespace MoeSpeq.Experts;
 /// served by priority: demand misses first (compute is waiting on them), then prefetches by predicted time of need
 /// (sooner first) and confidence. A prefetch already queued is not queued again, one for an expert already cached
 /// or in flight is dropped, and one whose layer has already run is dropped as stale when it reaches the front.
+/// Prefetches never occupy every I/O thread: one is always free for a demand miss, which would otherwise wait behind
+/// whole expert reads that compute is not waiting for.
 /// A cancelled generation's reads are cancelled with it (<see cref="CancelReads"/>, <see cref="EndCancellation"/>).
 /// </summary>
 public sealed unsafe class ExpertOrchestrator : IDisposable
@@ -31,6 +33,8 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
     // The token every read observes: cancelled with a generation (or at disposal), replaced once its reads are over.
     CancellationTokenSource _reads = new();
     int _inFlight;
+    int _prefetchesInFlight;
+    readonly int _prefetchLimit;
     bool _stopped;
     long _demandOrder;
     long _position; // step·layers + layer of the forward pass now running
@@ -43,6 +47,7 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
         _tier = tier;
         _stats = stats;
         _queued = new bool[catalog.Layers * catalog.ExpertsPerLayer];
+        _prefetchLimit = Math.Max(1, ioThreads - 1);
         _threads = new Thread[ioThreads];
         for (int i = 0; i < ioThreads; i++)
         {
@@ -141,17 +146,20 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
     {
         while (true)
         {
-            Request request;
+            Request request = default;
             CancellationToken cancel;
             lock (_lock)
             {
-                while (!_queue.TryDequeue(out request, out _))
-                {
-                    if (_stopped) return;
+                // Demands sort first, so a prefetch at the head means none is waiting.
+                while (!_stopped && !(_queue.TryPeek(out request, out _) && (request.Slot >= 0 || _prefetchesInFlight < _prefetchLimit)))
                     Monitor.Wait(_lock);
-                }
                 if (_stopped) return;
-                if (request.Slot < 0) _queued[request.Key.Layer * _catalog.ExpertsPerLayer + request.Key.Expert] = false;
+                _queue.Dequeue();
+                if (request.Slot < 0)
+                {
+                    _queued[request.Key.Layer * _catalog.ExpertsPerLayer + request.Key.Expert] = false;
+                    _prefetchesInFlight++;
+                }
                 cancel = _reads.Token;
                 _inFlight++;
             }
@@ -160,8 +168,10 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
             {
                 lock (_lock)
                 {
-                    // Wakes EndCancellation as well as idle I/O threads, which go back to waiting.
-                    if (--_inFlight == 0) Monitor.PulseAll(_lock);
+                    bool wasPrefetch = request.Slot < 0;
+                    if (wasPrefetch) _prefetchesInFlight--;
+                    // Wakes EndCancellation, and I/O threads held back by the prefetch limit.
+                    if (--_inFlight == 0 || wasPrefetch) Monitor.PulseAll(_lock);
                 }
             }
         }
