@@ -194,12 +194,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
             made++;
             if (usedNow) right++;
         }
-        if (made > 0)
-        {
-            Interlocked.Add(ref _stats.Predicted, made);
-            Interlocked.Add(ref _stats.PredictedTrue, right);
-            Interlocked.Add(ref _stats.Actual, used);
-        }
+        _stats.AddPredictions(layer, made, right, used);
         predicted.Clear();
     }
 

@@ -17,6 +17,22 @@ public class GenerationCommandTests
     }
 
     [Fact]
+    public void RunFromTheDiskTierPrintsThePredictorPerLayerOnlyWhenAsked()
+    {
+        string[] args = ["run", "-p", "Returns a value that indicates", "-n", "8", "--temp", "0", "--slow-tier", "disk", "--expert-cache", "25%", "--predictor", "gate-lookahead:1:0"];
+        var compact = CliRunner.Run(args);
+        Assert.True(compact.ExitCode == 0, compact.Stderr);
+        Assert.Contains("predictor precision", compact.Stderr);
+        Assert.DoesNotContain("predictor by layer", compact.Stderr);
+
+        var verbose = CliRunner.Run([.. args, "--expert-stats"]);
+        Assert.True(verbose.ExitCode == 0, verbose.Stderr);
+        Assert.Contains("predictor by layer", verbose.Stderr);
+        // The demo model has 6 MoE layers; gate lookahead predicts layers 1..5 from the one before.
+        Assert.Equal(5, System.Text.RegularExpressions.Regex.Matches(verbose.Stderr, @"\n  layer +\d+: +\d+ +\d+ +\d+; +[\d.]+ ?% +[\d.]+ ?%").Count);
+    }
+
+    [Fact]
     public void RunWithoutAPromptStartsFromBos()
     {
         var o = CliRunner.Run("run", "-n", "16", "--temp", "0");

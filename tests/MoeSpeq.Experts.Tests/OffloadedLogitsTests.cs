@@ -75,6 +75,10 @@ public sealed class OffloadedLogitsTests
         Assert.True(s.Misses > 0, "a cache below 100% must miss");
         Assert.True(s.BytesRead > 0);
         if (predictor != "none") Assert.True(s.Predicted > 0 && s.PrefetchIssued > 0, "the predictor must have predicted");
+        // Per-layer predictor counts add up to the aggregate ones.
+        Assert.Equal(s.Predicted, s.Layers.Sum(l => l.Predicted));
+        Assert.Equal(s.PredictedTrue, s.Layers.Sum(l => l.PredictedTrue));
+        Assert.Equal(s.Actual, s.Layers.Sum(l => l.Actual));
     }
 
     [Fact]

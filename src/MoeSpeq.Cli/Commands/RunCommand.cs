@@ -22,9 +22,10 @@ public static class RunCommand
         var repeat = new Option<float>("--repeat-penalty") { Description = "penalty for recently seen tokens; 1 disables", DefaultValueFactory = _ => defaults.RepeatPenalty };
         var repeatLastN = new Option<int>("--repeat-last-n") { Description = "how many recent tokens the penalty considers", DefaultValueFactory = _ => defaults.RepeatLastN };
         var seed = new Option<ulong?>("--seed", "-s") { Description = "sampling seed (default: random, printed in the stats line)" };
+        var expertStats = new Option<bool>("--expert-stats") { Description = "with an offloaded tier, also print the predictor's precision and recall per layer" };
         var command = new Command("run", "generate text from a prompt (default model: the bundled demo)");
         common.AddTo(command);
-        foreach (var o in new Option[] { prompt, count, temp, topK, topP, minP, repeat, repeatLastN, seed }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompt, count, temp, topK, topP, minP, repeat, repeatLastN, seed, expertStats }) command.Options.Add(o);
         command.SetAction(p =>
         {
             int n = p.GetValue(count);
@@ -71,7 +72,12 @@ public static class RunCommand
                 $"prefill: {result.PromptTokens} tokens, {result.PrefillTokensPerSecond:F1} tok/s | " +
                 $"decode: {result.GeneratedTokens} tokens, {result.DecodeTokensPerSecond:F1} tok/s | " +
                 $"stop: {result.Stop} | threads: {model.Pool.ThreadCount} | seed: {seedValue}");
-            if (experts.Options.Offloads) Console.Error.WriteLine($"{experts.Summary}\n{experts.Stats.Snapshot()}");
+            if (experts.Options.Offloads)
+            {
+                var stats = experts.Stats.Snapshot();
+                Console.Error.WriteLine($"{experts.Summary}\n{stats}");
+                if (p.GetValue(expertStats)) Console.Error.WriteLine(stats.PerLayerText());
+            }
             if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
             return 0;
         });
