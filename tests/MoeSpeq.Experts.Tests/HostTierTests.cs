@@ -104,17 +104,8 @@ public sealed unsafe class HostTierTests : IDisposable
     [Fact]
     public void TheHostTierGivesTheResidentLogits()
     {
-        var path = TestPaths.Golden("mixtral-moe-q4_k_m.gguf");
-        int[] tokens = [1, 450, 4996, 17354, 1701];
-        using var resident = ModelLoader.Load(path, new ModelOptions { Threads = 2 });
-        var options = new OffloadOptions { SlowTier = "host", Budget = ExpertBudget.Parse("25%"), Predictor = "gate-lookahead:1:1", LinkBandwidthGBps = 4, LinkLatencyMicroseconds = 20 };
-        var runtime = new ExpertRuntime(options, (catalog, p) => SlowTiers.Open(options, catalog, p));
-        using var offloaded = ModelLoader.Load(path, runtime.Attach(new ModelOptions { Threads = 2 }));
-        var a = new float[tokens.Length * resident.Config.VocabSize];
-        var b = new float[a.Length];
-        resident.Evaluate(resident.CreateState(16), tokens, a, allLogits: true);
-        offloaded.Evaluate(offloaded.CreateState(16), tokens, b, allLogits: true);
-        Assert.Equal(a, b);
+        var runtime = TierLogits.AssertEqualToResident(
+            new OffloadOptions { SlowTier = "host", Budget = ExpertBudget.Parse("25%"), Predictor = "gate-lookahead:1:1", LinkBandwidthGBps = 4, LinkLatencyMicroseconds = 20 });
 
         var tier = Assert.IsType<HostTier>(runtime.Tier);
         Assert.True(tier.HeldBytes >= runtime.Catalog!.TotalExpertBytes);
