@@ -107,11 +107,8 @@ public sealed class ExpertRuntime
         int[] moeLayers = [.. Enumerable.Range(0, layout.Layers.Length).Where(l => layout.Layers[l].Length > 0)];
         if (_options.RoutingReplay is { } replayPath)
             Replay = new RoutingReplay(ExpertTrace.Load(replayPath), layout.Layers.Length, moeLayers, c.ExpertCount, c.ExpertUsedCount);
-        ReplayingExpertExecutor? replaying = null;
-        int CurrentToken() => replaying!.CurrentToken;
-
         IExpertExecutor executor = _options.Offloads
-            ? BuildOffloaded(layout, maxBatch, CurrentToken)
+            ? BuildOffloaded(layout, maxBatch)
             : new ResidentExpertExecutor(layout.Layers, new ExpertFfn(layout.MatMul, c.EmbeddingLength, c.ExpertFeedForwardLength, maxBatch), c.ExpertCount, maxBatch * c.ExpertUsedCount);
         if (_options.RecordTrace)
         {
@@ -122,11 +119,11 @@ public sealed class ExpertRuntime
                 probabilities, probabilities ? _options.TraceLookaheadDepth : 0, e0.Gate.ByteLength + e0.Up.ByteLength + e0.Down.ByteLength);
             executor = _tracer = new TracingExpertExecutor(executor, new ExpertTrace(shape), probabilities ? layout.Routers : null, Stats);
         }
-        if (Replay is not null) executor = replaying = new ReplayingExpertExecutor(executor, Replay);
+        if (Replay is not null) executor = new ReplayingExpertExecutor(executor, Replay);
         return executor;
     }
 
-    IExpertExecutor BuildOffloaded(ExpertLayout layout, int maxBatch, Func<int> currentToken)
+    IExpertExecutor BuildOffloaded(ExpertLayout layout, int maxBatch)
     {
         var c = layout.Config;
         ISlowTier? tier = null;
@@ -146,7 +143,7 @@ public sealed class ExpertRuntime
             var policy = EvictionPolicies.Create(_options.Policy, catalog.Layers, catalog.ExpertsPerLayer);
             Stats.TrackLayers(catalog.Layers);
             cache = new ExpertCache(slots, catalog.SlotBytes, catalog.Layers, catalog.ExpertsPerLayer, policy, Stats);
-            var predictor = CreatePredictor(_options.Predictor, layout, catalog, Replay, currentToken);
+            var predictor = CreatePredictor(_options.Predictor, layout, catalog, Replay);
             var orchestrator = new ExpertOrchestrator(cache, catalog, tier, _options.IoThreads, Stats);
             (Catalog, Cache, Tier, Orchestrator) = (catalog, cache, tier, orchestrator);
             return new OffloadedExpertExecutor(layout, catalog, cache, orchestrator, predictor, Stats, maxBatch * c.ExpertUsedCount);
@@ -163,7 +160,7 @@ public sealed class ExpertRuntime
     /// Builds a predictor from its name: <c>none</c>, <c>gate-lookahead[:DEPTH[:EXTRA]]</c>, <c>history[:EXTRA]</c>.
     /// Under routing replay gate look-ahead replays the recorded look-ahead, since the model's own routers do not route.
     /// </summary>
-    public static IExpertPredictor? CreatePredictor(string spec, ExpertLayout layout, ExpertCatalog catalog, RoutingReplay? replay = null, Func<int>? currentToken = null)
+    public static IExpertPredictor? CreatePredictor(string spec, ExpertLayout layout, ExpertCatalog catalog, RoutingReplay? replay = null)
     {
         var parts = spec.Split(':');
         int Arg(int i, int fallback)
@@ -177,7 +174,7 @@ public sealed class ExpertRuntime
         {
             "none" when parts.Length == 1 => null,
             "gate-lookahead" when parts.Length <= 3 && replay is not null =>
-                new ReplayLookaheadPredictor(replay, currentToken ?? throw new ArgumentNullException(nameof(currentToken)), layout.Config.ExpertCount, k, Math.Max(1, Arg(1, 1)), Arg(2, 0)),
+                new ReplayLookaheadPredictor(replay, layout.Config.ExpertCount, k, Math.Max(1, Arg(1, 1)), Arg(2, 0)),
             "gate-lookahead" when parts.Length <= 3 => new GateLookaheadPredictor(layout.Routers, k, Math.Max(1, Arg(1, 1)), Arg(2, 0)),
             "history" when parts.Length <= 2 => new HistoryPredictor(catalog.Layers, catalog.ExpertsPerLayer, catalog.IsMoeLayer, Arg(1, 0)),
             _ => throw new ArgumentException($"--predictor {spec}: expected none, gate-lookahead[:DEPTH[:EXTRA]] or history[:EXTRA]"),

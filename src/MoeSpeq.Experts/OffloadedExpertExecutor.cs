@@ -31,8 +31,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
     float[] _gathered, _expertOut, _slotOut;
     CancellationToken _cancel;
     CancellationTokenRegistration _onCancel;
-    long _step;
-    int _lastLayer = int.MaxValue;
+    readonly Tracing.StepTracker _steps = new();
     int _layer;
 
     public OffloadedExpertExecutor(ExpertLayout layout, ExpertCatalog catalog, ExpertCache cache, ExpertOrchestrator orchestrator,
@@ -68,9 +67,9 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
             _gathered = new float[slots * dim];
             _expertOut = new float[slots * dim];
         }
-        if (layer <= _lastLayer) _step++;
-        _lastLayer = _layer = layer;
-        _orchestrator.Advance(_step, layer);
+        _steps.Advance(layer, tokens, out _);
+        _layer = layer;
+        _orchestrator.Advance(_steps.Steps, layer);
         _grouping.Build(ids, tokens, k);
 
         // A batch may route to more experts than the cache has slots: then the experts pinned so far are computed
@@ -114,7 +113,11 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
     }
 
     /// <summary>A new request: the cache's per-sequence policy state (activation counts) starts over.</summary>
-    public void OnSequenceStart() => _cache.OnSequenceStart();
+    public void OnSequenceStart()
+    {
+        _steps.OnSequenceStart();
+        _cache.OnSequenceStart();
+    }
 
     /// <summary>Computes every pending expert, each batch as soon as some are ready, then releases their slots.</summary>
     void Drain(ReadOnlySpan<float> hidden, ref int pending, int k)
@@ -203,7 +206,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
     {
         if ((uint)key.Layer >= (uint)_catalog.Layers || (uint)key.Expert >= (uint)_slotOfExpert.Length) return;
         _predicted[key.Layer * _slotOfExpert.Length + key.Expert] = true;
-        long step = key.Layer > _layer ? _step : _step + 1;
+        long step = key.Layer > _layer ? _steps.Steps : _steps.Steps + 1;
         _orchestrator.Prefetch(key, _orchestrator.PositionOf(step, key.Layer), confidence);
     }
 

@@ -12,16 +12,14 @@ namespace MoeSpeq.Experts.Prediction;
 public sealed class ReplayLookaheadPredictor : IExpertPredictor
 {
     readonly RoutingReplay _replay;
-    readonly Func<int> _currentToken;
     readonly int _depth, _extra;
     readonly float[] _probs;
     readonly int[] _top;
 
-    public ReplayLookaheadPredictor(RoutingReplay replay, Func<int> currentToken, int experts, int k, int depth, int extra)
+    public ReplayLookaheadPredictor(RoutingReplay replay, int experts, int k, int depth, int extra)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
         _replay = replay;
-        _currentToken = currentToken;
         _depth = depth;
         _extra = extra;
         _probs = new float[experts];
@@ -33,7 +31,7 @@ public sealed class ReplayLookaheadPredictor : IExpertPredictor
     public void Observe(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<int> ids, int tokens, int k, IPrefetchSink sink)
     {
         int moe = _replay.MoeIndexOf(layer);
-        int token = _currentToken();
+        int token = _replay.CurrentToken;
         var layers = _replay.TargetMoeLayers;
         for (int d = 1; d <= _depth; d++)
         {

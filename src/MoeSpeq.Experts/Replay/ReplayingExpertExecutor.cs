@@ -22,9 +22,6 @@ public sealed class ReplayingExpertExecutor : IExpertExecutor, ICancellableExper
         _replay = replay;
     }
 
-    /// <summary>The token whose routing a look-ahead predictor previews now: the last of the current forward pass.</summary>
-    public int CurrentToken { get; private set; }
-
     public void OnSequenceStart()
     {
         _steps.OnSequenceStart();
@@ -43,7 +40,7 @@ public sealed class ReplayingExpertExecutor : IExpertExecutor, ICancellableExper
         }
         for (int t = 0; t < tokens; t++)
             _replay.Choose(_steps.FirstToken + t, moe, _ids.AsSpan(t * k, k), _weights.AsSpan(t * k, k));
-        CurrentToken = _steps.FirstToken + tokens - 1;
+        _replay.CurrentToken = _steps.FirstToken + tokens - 1;
         _inner.Forward(layer, residual, hidden, _ids.AsSpan(0, tokens * k), _weights.AsSpan(0, tokens * k), tokens, k, output);
     }
 

@@ -49,6 +49,9 @@ public sealed class RoutingReplay
     }
 
     public int[] TargetMoeLayers { get; }
+
+    /// <summary>The token a look-ahead predictor previews now: the last of the forward pass being replayed.</summary>
+    public int CurrentToken { get; internal set; }
     public int SourceTokens => _tokens;
     public string Describe() =>
         $"routing replayed from {_source.Shape.Model} ({_tokens} tokens, {_sourceMoe} MoE layers × {_sourceExperts} experts, top-{_source.Shape.K}) " +
