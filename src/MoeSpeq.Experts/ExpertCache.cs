@@ -7,8 +7,12 @@ namespace MoeSpeq.Experts;
 /// <summary>
 /// The fast tier: a fixed number of equal slots carved from one block of memory (so the budget is exact and never
 /// fragments), a map from expert to slot, and pins. A pinned slot (in use by a forward pass, or being filled) is
-/// never evicted; among the rest the <see cref="IEvictionPolicy"/> picks the victim. All state changes happen under
-/// one lock; waiting for a load is per slot, so compute waits only for the experts it needs.
+/// never evicted; among the rest the <see cref="IEvictionPolicy"/> picks the victim of a demand load. Eviction is
+/// lookahead-aware: an expert a predictor expects at a layer still to run this step is evicted only when nothing else
+/// can be, and a prefetch takes the slot of the expert whose next use is expected furthest away
+/// (<see cref="NextUseEstimate"/>), only if the guess is expected sooner: on a slow link a wrong guess that displaced
+/// a useful expert costs two reads. All state changes happen under one lock; waiting for a load is per slot, so
+/// compute waits only for the experts it needs.
 /// </summary>
 public sealed unsafe class ExpertCache : IDisposable
 {
@@ -31,26 +35,31 @@ public sealed unsafe class ExpertCache : IDisposable
     readonly Slot[] _slots;
     readonly ManualResetEventSlim[] _ready;
     readonly int[] _slotOf; // [layer·experts + expert] → slot, or −1
+    readonly bool[] _expected; // [layer·experts + expert] predicted for its layer's next run, which has not begun
     readonly int _expertsPerLayer;
     readonly WeightArena _memory;
     readonly byte* _base;
     readonly IEvictionPolicy _policy;
+    readonly NextUseEstimate _nextUse; // ranks slots for prefetches, whatever the policy
     readonly ExpertStats _stats;
     long _clock;
 
-    public ExpertCache(int slots, long slotBytes, int layers, int expertsPerLayer, IEvictionPolicy policy, ExpertStats stats)
+    /// <param name="expertsUsed">The router's k, the prior of the next-use estimate (0: unknown).</param>
+    public ExpertCache(int slots, long slotBytes, int layers, int expertsPerLayer, IEvictionPolicy policy, ExpertStats stats, int expertsUsed = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
         SlotCount = slots;
         SlotBytes = slotBytes;
         _expertsPerLayer = expertsPerLayer;
         _policy = policy;
+        _nextUse = new NextUseEstimate(layers, expertsPerLayer, expertsUsed);
         _stats = stats;
         _slots = new Slot[slots];
         _ready = new ManualResetEventSlim[slots];
         for (int i = 0; i < slots; i++) _ready[i] = new ManualResetEventSlim(false, spinCount: 200);
         _slotOf = new int[layers * expertsPerLayer];
         Array.Fill(_slotOf, -1);
+        _expected = new bool[layers * expertsPerLayer];
         _memory = new WeightArena(slots * slotBytes);
         _base = _memory.Allocate(slots * slotBytes);
     }
@@ -113,13 +122,15 @@ public sealed unsafe class ExpertCache : IDisposable
                     if (slot.Prefetched && !slot.Used) Interlocked.Increment(ref _stats.PrefetchUsed);
                     slot.Used = true;
                     _policy.OnAccess(key, now);
+                    _nextUse.OnAccess(key);
                     return s;
                 }
-                int victim = Victim();
+                int victim = Victim(prefetchOf: null);
                 if (victim >= 0)
                 {
                     Assign(victim, key, prefetched: false, now);
                     _policy.OnAccess(key, now);
+                    _nextUse.OnAccess(key);
                     found = Lookup.Reserved;
                     return victim;
                 }
@@ -135,15 +146,15 @@ public sealed unsafe class ExpertCache : IDisposable
 
     /// <summary>
     /// Takes a slot for a prefetch of <paramref name="key"/>, pinned until <see cref="Complete"/>; −1 when the expert
-    /// is already cached or in flight, or when every slot is pinned (a prefetch never waits and never evicts an
-    /// expert in use).
+    /// is already cached or in flight, or when no slot may be taken: a prefetch never waits, never evicts an expert
+    /// in use or expected this step, and takes a slot only if the policy admits the guess over its occupant.
     /// </summary>
     public int ReserveForPrefetch(ExpertKey key)
     {
         lock (_lock)
         {
             if (_slotOf[Index(key)] >= 0) return -1;
-            int victim = Victim();
+            int victim = Victim(prefetchOf: key);
             if (victim < 0) return -1;
             Assign(victim, key, prefetched: true, ++_clock);
             return victim;
@@ -201,6 +212,41 @@ public sealed unsafe class ExpertCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// A forward pass reaches <paramref name="layer"/>: the predictions for it are spent (its experts are pinned as
+    /// it acquires them), and the policy learns where the pass is.
+    /// </summary>
+    public void BeginLayer(int layer)
+    {
+        lock (_lock)
+        {
+            _expected.AsSpan(layer * _expertsPerLayer, _expertsPerLayer).Clear();
+            _policy.OnLayerStart(layer);
+            _nextUse.OnLayerStart(layer);
+        }
+    }
+
+    /// <summary>A predictor expects <paramref name="key"/> at its layer's next run: keep it, unless nothing else can go.</summary>
+    public void Expect(ExpertKey key, float confidence)
+    {
+        lock (_lock)
+        {
+            _expected[Index(key)] = true;
+            _policy.OnPredicted(key, confidence);
+            _nextUse.OnPredicted(key, confidence);
+        }
+    }
+
+    /// <summary>Forgets every prediction (a cancelled generation's layers will not run).</summary>
+    public void ClearExpectations()
+    {
+        lock (_lock)
+        {
+            _expected.AsSpan().Clear();
+            _nextUse.ClearPredictions();
+        }
+    }
+
     /// <summary>Per-sequence policy state resets (a new request).</summary>
     public void OnSequenceStart()
     {
@@ -209,24 +255,34 @@ public sealed unsafe class ExpertCache : IDisposable
 
     int Index(ExpertKey key) => key.Layer * _expertsPerLayer + key.Expert;
 
-    /// <summary>An empty unpinned slot, else the unpinned ready slot of lowest policy priority; −1 if none. Under the lock.</summary>
-    int Victim()
+    /// <summary>
+    /// The slot a demand load takes (<paramref name="prefetchOf"/> null): an empty unpinned slot, else the unpinned
+    /// ready slot of lowest policy priority among the experts not expected this step, else among the expected ones.
+    /// The slot a prefetch takes: an empty unpinned slot, else the unpinned, unexpected expert whose next use is
+    /// expected furthest away, and only if that is further than the guess's; the eviction policy ranks what was
+    /// used, the look-ahead alone can weigh a guess. −1 if none. Under the lock.
+    /// </summary>
+    int Victim(ExpertKey? prefetchOf)
     {
-        int best = -1;
-        double bestPriority = double.PositiveInfinity;
+        int best = -1, bestExpected = -1;
+        double bestScore = double.PositiveInfinity, bestExpectedScore = double.PositiveInfinity;
         for (int i = 0; i < _slots.Length; i++)
         {
             ref var s = ref _slots[i];
             if (s.Pins > 0 || s.State == State.Loading) continue;
             if (s.State == State.Empty) return i;
-            double p = _policy.Priority(s.Key, _clock);
-            if (p < bestPriority)
+            bool expected = _expected[Index(s.Key)];
+            if (expected && prefetchOf is not null) continue;
+            // Lowest score goes: the policy's priority, or for a prefetch the nearest expected next use.
+            double score = prefetchOf is null ? _policy.Priority(s.Key, _clock) : -_nextUse.Distance(s.Key);
+            if (expected)
             {
-                bestPriority = p;
-                best = i;
+                if (score < bestExpectedScore) (bestExpectedScore, bestExpected) = (score, i);
             }
+            else if (score < bestScore) (bestScore, best) = (score, i);
         }
-        return best;
+        if (prefetchOf is not { } candidate) return best >= 0 ? best : bestExpected;
+        return best >= 0 && -bestScore > _nextUse.Distance(candidate) ? best : -1;
     }
 
     void Assign(int i, ExpertKey key, bool prefetched, long now)

@@ -140,9 +140,9 @@ public sealed class ExpertRuntime
                 throw new ModelLoadException(
                     $"expert cache {_options.Budget} ({budget / 1e6:F1} MB) holds {slots} expert slots of {catalog.SlotBytes / 1e6:F2} MB; " +
                     $"one layer needs {c.ExpertUsedCount} at once: raise --expert-cache to at least {(double)c.ExpertUsedCount * catalog.SlotBytes / (1 << 20):F1}MiB");
-            var policy = EvictionPolicies.Create(_options.Policy, catalog.Layers, catalog.ExpertsPerLayer);
+            var policy = EvictionPolicies.Create(_options.Policy, catalog.Layers, catalog.ExpertsPerLayer, c.ExpertUsedCount);
             Stats.TrackLayers(catalog.Layers);
-            cache = new ExpertCache(slots, catalog.SlotBytes, catalog.Layers, catalog.ExpertsPerLayer, policy, Stats);
+            cache = new ExpertCache(slots, catalog.SlotBytes, catalog.Layers, catalog.ExpertsPerLayer, policy, Stats, c.ExpertUsedCount);
             var predictor = CreatePredictor(_options.Predictor, layout, catalog, Replay);
             var orchestrator = new ExpertOrchestrator(cache, catalog, tier, _options.IoThreads, Stats);
             (Catalog, Cache, Tier, Orchestrator) = (catalog, cache, tier, orchestrator);

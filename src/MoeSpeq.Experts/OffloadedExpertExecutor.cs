@@ -70,6 +70,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
         _steps.Advance(layer, tokens, out _);
         _layer = layer;
         _orchestrator.Advance(_steps.Steps, layer);
+        _cache.BeginLayer(layer);
         _grouping.Build(ids, tokens, k);
 
         // A batch may route to more experts than the cache has slots: then the experts pinned so far are computed
@@ -206,6 +207,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
     {
         if ((uint)key.Layer >= (uint)_catalog.Layers || (uint)key.Expert >= (uint)_slotOfExpert.Length) return;
         _predicted[key.Layer * _slotOfExpert.Length + key.Expert] = true;
+        _cache.Expect(key, confidence);
         long step = key.Layer > _layer ? _steps.Steps : _steps.Steps + 1;
         _orchestrator.Prefetch(key, _orchestrator.PositionOf(step, key.Layer), confidence);
     }
@@ -226,6 +228,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
             // Forward released its pins as it unwound; what remains are reads, and predictions no layer will score.
             _orchestrator.EndCancellation();
             _predicted.AsSpan().Clear();
+            _cache.ClearExpectations();
         }
         _cancel = default;
         _onCancel = default;

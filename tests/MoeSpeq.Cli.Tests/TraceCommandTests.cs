@@ -23,7 +23,7 @@ public sealed class TraceCommandTests : IDisposable
             string plotPath = Path.Combine(_dir, plot);
             var analyze = CliRunner.Run("trace", "analyze", trace, "--budgets", "25%,50%,100%", "--plot", plotPath);
             Assert.True(analyze.ExitCode == 0, analyze.Stderr);
-            foreach (string column in new[] { "lru", "lfu", "activation", "Belady MIN", "oracle decode t/s", "look-ahead recall" })
+            foreach (string column in new[] { "lru", "lfu", "activation", "lookahead", "Belady MIN", "oracle decode t/s", "look-ahead recall" })
                 Assert.Contains(column, analyze.Stdout);
             Assert.True(new FileInfo(plotPath).Length > 1000);
         }

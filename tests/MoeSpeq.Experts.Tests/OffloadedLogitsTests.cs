@@ -1,3 +1,4 @@
+using MoeSpeq.Experts.Eviction;
 using MoeSpeq.Model;
 using MoeSpeq.TestSupport;
 using Xunit;
@@ -53,7 +54,7 @@ public sealed class OffloadedLogitsTests
     public static TheoryData<string, string, string> Combinations()
     {
         var data = new TheoryData<string, string, string>();
-        foreach (var policy in new[] { "lru", "lfu", "activation" })
+        foreach (var policy in EvictionPolicies.Names)
             foreach (var predictor in new[] { "none", "gate-lookahead:2:1", "history:1" })
                 // The bundled golden model has 8 experts: 25% is the two slots one layer needs; 10% is tested on the fixture.
                 foreach (var budget in new[] { "25%", "50%" })
@@ -93,7 +94,7 @@ public sealed class OffloadedLogitsTests
     public static TheoryData<string, string> PoliciesAndPredictors()
     {
         var data = new TheoryData<string, string>();
-        foreach (var policy in new[] { "lru", "lfu", "activation" })
+        foreach (var policy in EvictionPolicies.Names)
             foreach (var predictor in new[] { "none", "gate-lookahead:1:1", "history:2" })
                 data.Add(policy, predictor);
         return data;

@@ -8,8 +8,9 @@ namespace MoeSpeq.Cli.Benchmarks;
 
 /// <summary>
 /// Decode throughput of one model under several expert-offloading configurations, each measured in the same run on
-/// a freshly loaded model: on demand with no cache, LRU, LFU, LRU with gate look-ahead, the oracle bound (Belady's
-/// MIN with perfect prefetch, from the LRU run's own trace) and a sweep of budgets; with the model's own routing and,
+/// a freshly loaded model: on demand with no cache, LRU, LFU, lookahead-aware eviction, LRU and lookahead-aware
+/// eviction with gate look-ahead prefetch, the oracle bound (Belady's MIN with perfect prefetch, from the LRU run's
+/// own trace) and the lookahead-aware prefetching run at other budgets; with the model's own routing and,
 /// given a trace of a trained model, with replayed routing.
 /// </summary>
 public static class OffloadBenchmark
@@ -62,10 +63,13 @@ public static class OffloadBenchmark
             var lru = Measure("LRU", common with { Budget = settings.Budget, Policy = "lru", Predictor = "none", RecordTrace = true }, budget, out var lruRuntime);
             rows.Add(lru);
             rows.Add(Measure("LFU", common with { Budget = settings.Budget, Policy = "lfu", Predictor = "none" }, budget, out _));
+            rows.Add(Measure("lookahead-aware", common with { Budget = settings.Budget, Policy = "lookahead", Predictor = "none" }, budget, out _));
             rows.Add(Measure($"LRU + {settings.Predictor}", common with { Budget = settings.Budget, Policy = "lru", Predictor = settings.Predictor }, budget, out _));
+            var best = $"lookahead-aware + {settings.Predictor}";
+            rows.Add(Measure(best, common with { Budget = settings.Budget, Policy = "lookahead", Predictor = settings.Predictor }, budget, out _));
             rows.Add(Oracle(routing, lruRuntime, settings, link, budget));
-            foreach (var b in settings.Sweep)
-                rows.Add(Measure($"LRU + {settings.Predictor}", common with { Budget = b, Policy = "lru", Predictor = settings.Predictor }, b.ToString(), out _));
+            foreach (var b in settings.Sweep.Where(b => b != settings.Budget))
+                rows.Add(Measure(best, common with { Budget = b, Policy = "lookahead", Predictor = settings.Predictor }, b.ToString(), out _));
         }
         return new Report(rows, link, expertBytesPerToken, tier);
     }

@@ -22,7 +22,7 @@ public static class BenchCommand
         var reps = new Option<int>("--repetitions", "-r") { Description = "timed repetitions (best is reported)", DefaultValueFactory = _ => 2 };
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of a table" };
         var warmup = new Option<int>("--warmup") { Description = "offloaded: untimed decode steps before the timed ones", DefaultValueFactory = _ => 8 };
-        var sweep = new Option<string>("--sweep") { Description = "offloaded: budgets for the LRU + predictor sweep", DefaultValueFactory = _ => "100%,50%,25%,12.5%" };
+        var sweep = new Option<string>("--sweep") { Description = "offloaded: further budgets for the lookahead-aware + predictor run", DefaultValueFactory = _ => "100%,50%,25%,12.5%" };
         var command = new Command("bench", "measure prefill and decode throughput against the memory-bandwidth limit");
         common.AddTo(command);
         foreach (var o in new Option[] { prompt, decode, reps, json, warmup, sweep }) command.Options.Add(o);

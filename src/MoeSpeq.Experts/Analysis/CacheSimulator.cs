@@ -38,6 +38,7 @@ public static class CacheSimulator
         {
             var step = trace.Steps[accesses.GroupStep[g]];
             if (step.SequenceStart && IsFirstGroupOfStep(accesses, g)) policy?.OnSequenceStart();
+            policy?.OnLayerStart(trace.Shape.MoeLayers[accesses.GroupLayer(g)]);
             Array.Clear(pinned);
             int pinnedCount = 0;
             for (int i = accesses.GroupStart[g]; i < accesses.GroupStart[g + 1]; i++)

@@ -55,4 +55,6 @@ public sealed class TraceAccesses
     /// <summary>[accesses] index of the next access of the same expert, or int.MaxValue.</summary>
     public int[] NextUse { get; }
     public int GroupCount => GroupStep.Length;
+    /// <summary>Position among the MoE layers of group <paramref name="g"/>: groups run the MoE layers in order, once per forward pass.</summary>
+    public int GroupLayer(int g) => g % Trace.Shape.MoeLayerCount;
 }

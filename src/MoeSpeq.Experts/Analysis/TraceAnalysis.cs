@@ -45,7 +45,7 @@ public static class TraceAnalysis
             if (slots < shape.K)
                 throw new ArgumentException($"budget {budget} holds {slots} experts; one layer needs {shape.K}");
             var results = policies
-                .Select(p => CacheSimulator.Run(accesses, slots, EvictionPolicies.Create(p, shape.Layers, shape.Experts)))
+                .Select(p => CacheSimulator.Run(accesses, slots, EvictionPolicies.Create(p, shape.Layers, shape.Experts, shape.K)))
                 .Append(CacheSimulator.Run(accesses, slots, policy: null))
                 .ToArray();
             rows.Add(new BudgetAnalysis(budget, bytes, slots, results));

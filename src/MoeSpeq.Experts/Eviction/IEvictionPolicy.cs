@@ -27,4 +27,10 @@ public interface IEvictionPolicy
 
     /// <summary>How much the cache should keep <paramref name="key"/> now: the lowest is evicted first.</summary>
     double Priority(ExpertKey key, long time);
+
+    /// <summary>A forward pass reaches <paramref name="layer"/>; the predictions made for it are spent.</summary>
+    void OnLayerStart(int layer) { }
+
+    /// <summary>A predictor expects <paramref name="key"/> at its layer's next run with probability <paramref name="confidence"/>.</summary>
+    void OnPredicted(ExpertKey key, float confidence) { }
 }

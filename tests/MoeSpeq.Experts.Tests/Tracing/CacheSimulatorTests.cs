@@ -18,13 +18,15 @@ public sealed class CacheSimulatorTests
     [InlineData("activation", "25%")]
     [InlineData("lru", "50%")]
     [InlineData("activation", "75%")]
+    [InlineData("lookahead", "25%")]
+    [InlineData("lookahead", "50%")]
     public void TheReplayOfARunsTraceCountsTheRunsHits(string policy, string budget)
     {
         var runtime = TraceRecording.Record(Model, new OffloadOptions { SlowTier = "test", Budget = ExpertBudget.Parse(budget), Policy = policy, Predictor = "none" },
             decode: 10, sequences: 3);
         var live = runtime.Stats.Snapshot();
         var trace = TraceRecording.Trace(runtime);
-        var replay = CacheSimulator.Run(new TraceAccesses(trace), runtime.Cache!.SlotCount, Eviction.EvictionPolicies.Create(policy, trace.Shape.Layers, trace.Shape.Experts));
+        var replay = CacheSimulator.Run(new TraceAccesses(trace), runtime.Cache!.SlotCount, Eviction.EvictionPolicies.Create(policy, trace.Shape.Layers, trace.Shape.Experts, trace.Shape.K));
         Assert.Equal(live.Accesses, replay.Accesses);
         Assert.Equal(live.Hits, replay.Hits);
     }
@@ -34,7 +36,7 @@ public sealed class CacheSimulatorTests
     {
         var trace = TraceRecording.Trace(TraceRecording.Record(Model, new OffloadOptions { SlowTier = "test", Budget = ExpertBudget.Parse("100%") }, decode: 20, sequences: 2));
         var accesses = new TraceAccesses(trace);
-        var rows = TraceAnalysis.HitRates(accesses, [ExpertBudget.Parse("25%"), ExpertBudget.Parse("50%"), ExpertBudget.Parse("100%")], ["lru", "lfu", "activation"]);
+        var rows = TraceAnalysis.HitRates(accesses, [ExpertBudget.Parse("25%"), ExpertBudget.Parse("50%"), ExpertBudget.Parse("100%")], [.. Eviction.EvictionPolicies.Names]);
         foreach (var row in rows)
         {
             var belady = row.Of(CacheSimulator.Belady);
