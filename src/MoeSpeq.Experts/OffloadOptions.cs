@@ -7,7 +7,7 @@ public sealed record OffloadOptions
     public string SlowTier { get; init; } = "resident";
     public ExpertBudget Budget { get; init; } = new(0, 0.25);
     /// <summary>Eviction policy name (<c>lru</c>, <c>lfu</c>, <c>activation</c>).</summary>
-    public string Policy { get; init; } = "lru";
+    public string Policy { get; init; } = "lookahead";
     /// <summary><c>none</c>, <c>gate-lookahead[:DEPTH[:EXTRA]]</c> or <c>history[:EXTRA]</c>.</summary>
     public string Predictor { get; init; } = "none";
     public int IoThreads { get; init; } = 4;

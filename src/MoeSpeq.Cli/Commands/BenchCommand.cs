@@ -38,7 +38,7 @@ public static class BenchCommand
                 if (w < 0) throw new ArgumentException($"--warmup {w} must not be negative");
                 var budgets = p.GetValue(sweep)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ExpertBudget.Parse).ToArray();
                 // Decode is what offloading changes; a short prompt only fills the KV cache it attends to.
-                var settings = new OffloadBenchmark.Settings(Math.Min(pp, 16), w, tg, experts.Options.Predictor is "none" ? "gate-lookahead:1:1" : experts.Options.Predictor,
+                var settings = new OffloadBenchmark.Settings(Math.Min(pp, 16), w, tg, experts.Options.Predictor is "none" ? "gate-lookahead:1" : experts.Options.Predictor,
                     experts.Options.Budget, budgets);
                 string path = common.ModelPath(p);
                 var options = common.Options(p, threads, p.GetValue(common.Batch));

@@ -43,12 +43,12 @@ public sealed class CommonOptions
     public Option<string> CachePolicy { get; } = new("--cache-policy")
     {
         Description = $"expert cache eviction policy: {string.Join(", ", EvictionPolicies.Names)}",
-        DefaultValueFactory = _ => "lru",
+        DefaultValueFactory = _ => "lookahead",
     };
     public Option<string> Predictor { get; } = new("--predictor")
     {
         Description = "expert prefetch predictor: none, gate-lookahead[:DEPTH[:EXTRA]], history[:EXTRA]",
-        DefaultValueFactory = _ => "gate-lookahead:1:1",
+        DefaultValueFactory = _ => "gate-lookahead:1",
     };
     public Option<int> IoThreads { get; } = new("--io-threads")
     {
