@@ -148,6 +148,9 @@ public class VecDotTests
                         Dequantize.Row(xType, xk, xDeq);
                         var (_, scale) = ExpectedDot.Compute(type, w, xk, wDeq, xDeq);
                         Tolerance.AssertClose(VecDot.RowReference(type, w, xk, n), y[2 * k], scale, Tolerance.KernelVsReference, $"{type} n={n} {isa} row {k} of {count}");
+                        // Batch invariance: a row's dot never depends on the rows computed beside it, so a batched
+                        // pass (prefill, speculative verification) reproduces one-token decoding bit for bit.
+                        Assert.Equal(VecDot.RowOn(isa, type, w, xk, n), y[2 * k]);
                         Assert.Equal(0f, y[2 * k + 1]);
                     }
                 }
