@@ -44,6 +44,8 @@ public sealed class ExpertRuntime
     public ExpertTrace? Trace => _tracer?.Trace;
     /// <summary>The routing being replayed, when <see cref="OffloadOptions.RoutingReplay"/>.</summary>
     public RoutingReplay? Replay { get; private set; }
+    /// <summary>Where a speculative draft's lookahead sends its prefetches: the offloaded executor, once loaded; null when experts are resident.</summary>
+    public IPrefetchSink? PrefetchSink { get; private set; }
 
     TracingExpertExecutor? _tracer;
 
@@ -146,7 +148,9 @@ public sealed class ExpertRuntime
             var predictor = CreatePredictor(_options.Predictor, layout, catalog, Replay);
             var orchestrator = new ExpertOrchestrator(cache, catalog, tier, _options.IoThreads, Stats);
             (Catalog, Cache, Tier, Orchestrator) = (catalog, cache, tier, orchestrator);
-            return new OffloadedExpertExecutor(layout, catalog, cache, orchestrator, predictor, Stats, maxBatch * c.ExpertUsedCount);
+            var executor = new OffloadedExpertExecutor(layout, catalog, cache, orchestrator, predictor, Stats, maxBatch * c.ExpertUsedCount);
+            PrefetchSink = executor;
+            return executor;
         }
         catch
         {

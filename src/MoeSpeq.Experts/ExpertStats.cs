@@ -16,6 +16,9 @@ public sealed class ExpertStats
     internal long PredictedTrue, Predicted, Actual;
     long[] _layerPredicted = [], _layerPredictedTrue = [], _layerActual = [];
 
+    /// <summary>Speculative decoding's counters (cycles, acceptance, draft lookahead quality), when a generation speculates.</summary>
+    public SpeculationStats Speculation { get; } = new();
+
     /// <summary>Prediction counts of one layer: experts predicted for it, of those the ones it used, and the experts it used.</summary>
     public readonly record struct LayerPrediction(long Predicted, long PredictedTrue, long Actual)
     {
@@ -84,6 +87,9 @@ public sealed class ExpertStats
         Interlocked.Add(ref _layerActual[layer], actual);
     }
 
+    /// <summary>Running totals without a snapshot's allocation, for a decode loop that measures each cycle.</summary>
+    public (long BytesRead, long Accesses, long Hits) Totals => (Read(ref BytesRead), Read(ref Accesses), Read(ref Hits));
+
     public Values Snapshot()
     {
         var layers = new LayerPrediction[_layerPredicted.Length];
@@ -105,6 +111,7 @@ public sealed class ExpertStats
         Array.Clear(_layerPredicted);
         Array.Clear(_layerPredictedTrue);
         Array.Clear(_layerActual);
+        Speculation.Reset();
     }
 
     static long Read(ref long field) => Interlocked.Read(ref field);

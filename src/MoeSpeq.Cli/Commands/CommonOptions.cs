@@ -3,6 +3,7 @@ using MoeSpeq.Experts;
 using MoeSpeq.Experts.Eviction;
 using MoeSpeq.Experts.Tiers;
 using MoeSpeq.Model;
+using MoeSpeq.Speculative;
 
 namespace MoeSpeq.Cli.Commands;
 
@@ -75,6 +76,22 @@ public sealed class CommonOptions
         DefaultValueFactory = _ => new OffloadOptions().LinkLatencyMicroseconds,
     };
 
+    public Option<string> Speculate { get; } = new("--speculate")
+    {
+        Description = "speculative decoding: off, a fixed draft depth k (1..--max-k), or auto (the Amortization Roofline governor picks k)",
+        DefaultValueFactory = _ => "off",
+    };
+    public Option<int> MaxK { get; } = new("--max-k")
+    {
+        Description = "the deepest draft the governor may choose",
+        DefaultValueFactory = _ => 8,
+    };
+    public Option<string> DraftExperts { get; } = new("--draft-experts")
+    {
+        Description = $"self-draft expert type, built at load from the target's experts: {string.Join(", ", Speculative.DraftExperts.Types.Keys)}",
+        DefaultValueFactory = _ => "q4_0",
+    };
+
     public CommonOptions(bool modelRequired)
     {
         Model = new Option<string>("--model", "-m")
@@ -92,6 +109,7 @@ public sealed class CommonOptions
         command.Options.Add(Batch);
         command.Options.Add(Mmap);
         foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads, LinkBandwidth, LinkLatency, Trace, RoutingReplay }) command.Options.Add(o);
+        foreach (var o in new Option[] { Speculate, MaxK, DraftExperts }) command.Options.Add(o);
     }
 
     /// <summary>The expert runtime the offloading flags describe (resident when --slow-tier is).</summary>
@@ -142,6 +160,40 @@ public sealed class CommonOptions
         if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
         experts = Experts(p);
         return ModelProgress.Load(ModelPath(p), experts.Attach(Options(p, threads, batch)));
+    }
+
+    /// <summary>
+    /// Loads the model as <see cref="Load(ParseResult, out ExpertRuntime)"/> does and, when --speculate asks for it,
+    /// with a self-draft built at load; <paramref name="speculation"/> is null when decoding is plain.
+    /// </summary>
+    public LanguageModel Load(ParseResult p, out ExpertRuntime experts, out SpeculativeDecoding? speculation)
+    {
+        var options = SpeculationOptions.Parse(p.GetValue(Speculate)!, p.GetValue(MaxK));
+        string expertType = p.GetValue(DraftExperts)!;
+        if (!Speculative.DraftExperts.Types.TryGetValue(expertType, out var type))
+            throw new ArgumentException($"--draft-experts {expertType}: choose from {string.Join(", ", Speculative.DraftExperts.Types.Keys)}");
+        if (!options.Enabled)
+        {
+            speculation = null;
+            return Load(p, out experts);
+        }
+        int threads = p.GetValue(Threads);
+        int batch = p.GetValue(Batch);
+        if (threads < 1 || threads > 1024) throw new ArgumentException($"--threads {threads} must be in 1..1024");
+        if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
+        experts = Experts(p);
+        var builder = new SelfDraftBuilder(type, options.Auto ? options.MaxDepth : options.Depth, experts);
+        var model = ModelProgress.Load(ModelPath(p), builder.Attach(experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)))));
+        try
+        {
+            speculation = new SpeculativeDecoding(builder.Create(model), options, experts.Stats);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The load options these flags describe.</summary>

@@ -43,9 +43,10 @@ public static class RunCommand
             };
             sampling.Validate();
 
-            using var model = common.Load(p, out var experts);
+            using var model = common.Load(p, out var experts, out var speculation);
+            using var draft = speculation?.Draft;
             var tokenizer = Tokenizer.FromGguf(model.File.Header);
-            var generator = new Generator(model, tokenizer, common.ContextLength(p, model));
+            var generator = new Generator(model, tokenizer, common.ContextLength(p, model), speculation);
             using var cancel = new CancellationTokenSource();
             Console.CancelKeyPress += (_, e) =>
             {
@@ -78,6 +79,7 @@ public static class RunCommand
                 Console.Error.WriteLine($"{experts.Summary}\n{stats}");
                 if (p.GetValue(expertStats)) Console.Error.WriteLine(stats.PerLayerText());
             }
+            if (speculation is not null) Console.Error.WriteLine($"{speculation.Draft.Description}\n{experts.Stats.Speculation.Snapshot()}");
             if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
             return 0;
         });

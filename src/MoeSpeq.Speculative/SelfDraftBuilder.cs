@@ -1,0 +1,68 @@
+using MoeSpeq.Experts;
+using MoeSpeq.Model;
+using MoeSpeq.Model.Experts;
+using MoeSpeq.Tensors;
+
+namespace MoeSpeq.Speculative;
+
+/// <summary>
+/// Builds a self-draft while the target loads: <see cref="Attach"/> wraps the expert executor that the expert
+/// runtime chose (resident or offloaded) in a <see cref="SelfDraftExecutor"/> whose draft mode runs low-bit copies
+/// of the experts, and <see cref="Create"/> returns the draft once the model exists.
+/// </summary>
+public sealed class SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRuntime runtime)
+{
+    SelfDraftExecutor? _executor;
+    DraftExperts? _experts;
+
+    /// <summary>Called with (experts converted, total) while the draft experts are built.</summary>
+    public Action<int, int>? Progress { get; init; }
+
+    /// <summary>Model options whose expert executor can also draft; <paramref name="options"/> has the runtime attached already.</summary>
+    public ModelOptions Attach(ModelOptions options)
+    {
+        var target = options.ExpertExecutor;
+        return options with
+        {
+            ExpertExecutor = layout =>
+            {
+                var c = layout.Config;
+                int capacity = options.MaxBatch * c.ExpertUsedCount;
+                var targetExecutor = target?.Invoke(layout)
+                    ?? new ResidentExpertExecutor(layout.Layers, new ExpertFfn(layout.MatMul, c.EmbeddingLength, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, capacity);
+                try
+                {
+                    _experts = DraftExperts.Build(layout, expertType, options.Threads, Progress);
+                    var draftExecutor = new OwningExecutor(
+                        new ResidentExpertExecutor(_experts.Layers, new ExpertFfn(layout.MatMul, c.EmbeddingLength, c.ExpertFeedForwardLength, 1), c.ExpertCount, c.ExpertUsedCount),
+                        _experts);
+                    var elb = new ExpertLookaheadBuffer(maxDepth, layout.Layers.Length, c.ExpertCount, c.ExpertUsedCount);
+                    return _executor = new SelfDraftExecutor(targetExecutor, draftExecutor, runtime.PrefetchSink, elb, runtime.Stats.Speculation);
+                }
+                catch
+                {
+                    (targetExecutor as IDisposable)?.Dispose();
+                    _experts?.Dispose();
+                    throw;
+                }
+            },
+        };
+    }
+
+    /// <summary>The draft of <paramref name="model"/>, which must have been loaded with <see cref="Attach"/>'s options.</summary>
+    public SelfDraft Create(LanguageModel model)
+    {
+        if (_executor is null || _experts is null)
+            throw new ArgumentException($"a self-draft needs routed experts, and {Path.GetFileName(model.File.Path)} has none: use a separate draft model (--draft)");
+        return new SelfDraft(model, _executor, _experts);
+    }
+
+    /// <summary>An executor that frees the draft experts it computes with, when the model is disposed.</summary>
+    sealed class OwningExecutor(IExpertExecutor inner, IDisposable owned) : IExpertExecutor, IDisposable
+    {
+        public void Forward(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output) =>
+            inner.Forward(layer, residual, hidden, ids, weights, tokens, k, output);
+
+        public void Dispose() => owned.Dispose();
+    }
+}

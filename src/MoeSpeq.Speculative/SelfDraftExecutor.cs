@@ -1,0 +1,112 @@
+using MoeSpeq.Experts;
+using MoeSpeq.Experts.Prediction;
+using MoeSpeq.Model.Experts;
+
+namespace MoeSpeq.Speculative;
+
+/// <summary>
+/// The expert executor of a self-drafting model. Outside a draft it hands every layer to the target's executor
+/// (resident, or the offloaded runtime). While the draft runs it computes the layer with the resident low-bit expert
+/// copies instead, records the router's choice in the <see cref="ExpertLookaheadBuffer"/> and passes it at once to the
+/// prefetcher, so that the experts the verification will need are read while the draft still computes. The router
+/// is the model's in both modes; only where the expert weights come from differs.
+/// </summary>
+/// <remarks>
+/// The ELB drives the three prefetch phases through the target's cache: an expert it names that is cached is kept
+/// (never evicted while the cycle still needs it) and costs no I/O (I); one that is not is queued as a prefetch
+/// ordered by its layer in the coming verification and by confidence, so the middle of the buffer streams in while
+/// the draft runs (II); whatever is still queued when verification starts is read ahead of the layers that need it,
+/// behind the demand misses of the layer being computed (III).
+/// </remarks>
+public sealed class SelfDraftExecutor : IExpertExecutor, ICancellableExpertExecutor, IDisposable
+{
+    readonly IExpertExecutor _target;
+    readonly IExpertExecutor _draft;
+    readonly IPrefetchSink? _prefetch;
+    readonly ExpertLookaheadBuffer _elb;
+    readonly SpeculationStats _stats;
+    readonly bool[] _predicted, _used; // [experts] scratch of one layer's scoring
+
+    public SelfDraftExecutor(IExpertExecutor target, IExpertExecutor draft, IPrefetchSink? prefetch, ExpertLookaheadBuffer elb, SpeculationStats stats)
+    {
+        _target = target;
+        _draft = draft;
+        _prefetch = prefetch;
+        _elb = elb;
+        _stats = stats;
+        _predicted = new bool[elb.ExpertsPerLayer];
+        _used = new bool[elb.ExpertsPerLayer];
+    }
+
+    public ExpertLookaheadBuffer Lookahead => _elb;
+
+    /// <summary>The draft depth (1-based) of the pass now running, or 0 when the target runs.</summary>
+    public int DraftDepth { get; set; }
+
+    public void Forward(int layer, ReadOnlySpan<float> residual, ReadOnlySpan<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<float> weights, int tokens, int k, Span<float> output)
+    {
+        if (DraftDepth == 0)
+        {
+            if (_elb.Depth > 0) ScoreLookahead(layer, ids, tokens, k);
+            _target.Forward(layer, residual, hidden, ids, weights, tokens, k, output);
+            return;
+        }
+        // A draft pass evaluates one position: its routing is the ELB entry of this depth.
+        var last = ids.Slice((tokens - 1) * k, k);
+        var confidence = weights.Slice((tokens - 1) * k, k);
+        _elb.Record(DraftDepth, layer, last, confidence);
+        if (_prefetch is { } sink)
+            for (int j = 0; j < k; j++) sink.Predict(new ExpertKey(layer, last[j]), 0, confidence[j]);
+        _draft.Forward(layer, residual, hidden, ids, weights, tokens, k, output);
+    }
+
+    /// <summary>
+    /// Compares the verification's routing of <paramref name="layer"/> with the ELB: per verified position that the
+    /// draft also evaluated (row r is depth r + 1), the overlap of the top-k sets; per layer, the ELB's union against
+    /// the union verification used, which is what prefetching from the ELB gains or wastes.
+    /// </summary>
+    void ScoreLookahead(int layer, ReadOnlySpan<int> ids, int tokens, int k)
+    {
+        Array.Clear(_predicted);
+        Array.Clear(_used);
+        for (int d = 1; d <= _elb.Depth; d++)
+        {
+            if (!_elb.Has(d, layer)) continue;
+            var drafted = _elb.Experts(d, layer);
+            foreach (int e in drafted) if (e >= 0) _predicted[e] = true;
+            if (d > tokens) continue;
+            int matched = 0;
+            foreach (int e in ids.Slice((d - 1) * k, k)) if (drafted.Contains(e)) matched++;
+            _stats.AddExpertMatch(matched, k);
+        }
+        foreach (int e in ids[..(tokens * k)]) _used[e] = true;
+        int predicted = 0, right = 0, used = 0;
+        for (int e = 0; e < _used.Length; e++)
+        {
+            if (_used[e]) used++;
+            if (!_predicted[e]) continue;
+            predicted++;
+            if (_used[e]) right++;
+        }
+        if (predicted > 0) _stats.AddLookahead(predicted, right, used);
+    }
+
+    public void OnSequenceStart() => _target.OnSequenceStart();
+
+    public void Observe(CancellationToken cancel)
+    {
+        if (_target is ICancellableExpertExecutor c) c.Observe(cancel);
+    }
+
+    public void EndObserving()
+    {
+        DraftDepth = 0;
+        if (_target is ICancellableExpertExecutor c) c.EndObserving();
+    }
+
+    public void Dispose()
+    {
+        (_target as IDisposable)?.Dispose();
+        (_draft as IDisposable)?.Dispose();
+    }
+}
