@@ -1,0 +1,26 @@
+namespace MoeSpeq.Speculative.Governor;
+
+/// <summary>
+/// One depth of the Amortization Roofline, as <c>moespeq roofline</c> plots it. Tokens are those a cycle yields,
+/// <c>1 + k_accept(k)</c>, so every rate here is comparable with measured decode tokens/s.
+/// </summary>
+/// <param name="Depth">k, the draft depth.</param>
+/// <param name="ExpectedTokens"><c>1 + k_accept(k)</c>: expected accepted draft tokens plus the token verification yields.</param>
+/// <param name="CycleSeconds"><c>T_cycle(k)</c>.</param>
+/// <param name="ComputeSeconds"><c>T_draft(k) + T_verify(k + 1)</c>.</param>
+/// <param name="SynchronousBytes">I/O on the critical path as link bytes, <c>B_link · (T_cycle(k) − ComputeSeconds)</c>.</param>
+/// <param name="Intensity">Amortized intensity, tokens per synchronous I/O byte (+∞ when nothing is synchronous).</param>
+/// <param name="Throughput">Predicted <c>Θ(k) = ExpectedTokens / T_cycle(k)</c>, tokens per second.</param>
+/// <param name="ComputeRoof">Tokens per second if I/O were free, <c>ExpectedTokens / ComputeSeconds</c>.</param>
+/// <param name="LinkRoof">Tokens per second if only the synchronous I/O took time: tokens over stall seconds, which is
+/// <c>B_link · Intensity</c> (+∞ when there is no stall).</param>
+public sealed record RooflinePoint(
+    int Depth,
+    double ExpectedTokens,
+    double CycleSeconds,
+    double ComputeSeconds,
+    double SynchronousBytes,
+    double Intensity,
+    double Throughput,
+    double ComputeRoof,
+    double LinkRoof);
