@@ -88,7 +88,8 @@ public sealed class ExpertStats
     }
 
     /// <summary>Running totals without a snapshot's allocation, for a decode loop that measures each cycle.</summary>
-    public (long BytesRead, long Accesses, long Hits) Totals => (Read(ref BytesRead), Read(ref Accesses), Read(ref Hits));
+    public (long BytesRead, long Accesses, long Hits, long ReadTicks, long StallTicks) Totals =>
+        (Read(ref BytesRead), Read(ref Accesses), Read(ref Hits), Read(ref ReadTicks), Read(ref StallTicks));
 
     public Values Snapshot()
     {

@@ -3,6 +3,7 @@ using MoeSpeq.Inference.Sampling;
 using MoeSpeq.Inference.Tokenization;
 using MoeSpeq.Model;
 using MoeSpeq.Speculative;
+using MoeSpeq.Speculative.Governor;
 
 namespace MoeSpeq.Inference;
 
@@ -40,6 +41,8 @@ public sealed class Generator
     readonly float[] _logits;           // [maxDepth + 1, vocab]: the target's rows of a cycle
     readonly float[] _draftLogits;      // [vocab]
     readonly float[] _draftProbabilities; // [maxDepth, vocab]: q of each draft, when sampling
+    readonly int[] _newExperts;         // [maxDepth]: |E_new(d)| of the cycle, for the governor
+    readonly Func<MoeSpeq.Model.Experts.ExpertKey, bool>? _isCached;
 
     public Generator(LanguageModel model, Tokenizer tokenizer, int contextLength, SpeculativeDecoding? speculation = null)
     {
@@ -47,11 +50,14 @@ public sealed class Generator
         _tokenizer = tokenizer;
         _state = model.CreateState(contextLength);
         _speculation = speculation is { Options.Enabled: true } ? speculation : null;
+        if (_speculation is { Options.Auto: true, Governor: null }) throw new ArgumentException("--speculate auto needs a governor");
         _maxDepth = _speculation is null ? 0 : Math.Min(_speculation.Options.Auto ? _speculation.Options.MaxDepth : _speculation.Options.Depth, model.Options.MaxBatch - 1);
         int vocab = model.Config.VocabSize;
         _logits = new float[(_maxDepth + 1) * vocab];
         _draftLogits = _speculation is null ? [] : new float[vocab];
         _draftProbabilities = _speculation is null ? [] : new float[_maxDepth * vocab];
+        _newExperts = new int[_maxDepth];
+        _isCached = _speculation is null ? null : _speculation.IsCached;
     }
 
     public LanguageModel Model => _model;
@@ -125,7 +131,8 @@ public sealed class Generator
             }
             cancel.ThrowIfCancellationRequested();
             // Each cycle keeps at least one token; drafting past the token limit or the context's last position is waste.
-            int k = Math.Max(0, Math.Min(_maxDepth, Math.Min(maxTokens - generated - 1, _state.ContextLength - length - 1)));
+            int depth = _speculation?.Governor?.ChooseDepth() ?? _maxDepth;
+            int k = Math.Max(0, Math.Min(depth, Math.Min(maxTokens - generated - 1, _state.ContextLength - length - 1)));
             kept = Cycle(sequence, length, k, sampler, draftSampler, verifier, out next);
         }
         return new GenerationResult(prompt.Length, generated, prefill, Stopwatch.GetElapsedTime(start).TotalSeconds, stop);
@@ -164,18 +171,41 @@ public sealed class Generator
         else k = 0;
         long t1 = Stopwatch.GetTimestamp();
         var verifying = _speculation?.Stats.Totals ?? default;
+        var lookahead = draft?.Lookahead;
+        if (k > 0 && lookahead is not null && _isCached is not null) lookahead.CountNewExperts(_isCached, _newExperts.AsSpan(0, k));
+        else _newExperts.AsSpan(0, k).Clear();
 
         // Verification: the last token and the k drafts in one pass, every expert applied once to all rows routed to it.
         _model.Evaluate(_state, sequence.AsSpan(length - 1, k + 1), _logits, allLogits: true);
         int accepted = verifier.Verify(_logits, sequence, length, k, _draftProbabilities, out next);
         _state.Position = p + accepted + 1;
-        if (_speculation is not null)
+        if (_speculation is { } s)
         {
             draft?.Accepted(length + accepted);
-            var after = _speculation.Stats.Totals;
+            var after = s.Stats.Totals;
+            var draftTime = Stopwatch.GetElapsedTime(t0, t1);
+            var verifyTime = Stopwatch.GetElapsedTime(t1);
             if (k > 0)
-                _speculation.Stats.Speculation.AddCycle(k, accepted, accepted + 1, Stopwatch.GetElapsedTime(t0, t1), Stopwatch.GetElapsedTime(t1),
+                s.Stats.Speculation.AddCycle(k, accepted, accepted + 1, draftTime, verifyTime,
                     after.BytesRead - before.BytesRead, after.Accesses - verifying.Accesses, after.Hits - verifying.Hits);
+            if (s.Governor is { } governor)
+            {
+                double stall = Stopwatch.GetElapsedTime(verifying.StallTicks, after.StallTicks).TotalSeconds;
+                double reading = Stopwatch.GetElapsedTime(before.ReadTicks, after.ReadTicks).TotalSeconds / s.IoThreads;
+                long bytes = after.BytesRead - before.BytesRead;
+                governor.ObserveCycle(new CycleObservation
+                {
+                    Depth = k,
+                    Accepted = accepted,
+                    DraftSeconds = draftTime.TotalSeconds,
+                    VerifySeconds = Math.Max(0, verifyTime.TotalSeconds - stall),
+                    IoStallSeconds = stall,
+                    BytesRead = bytes,
+                    NewExperts = _newExperts.AsMemory(0, k),
+                    ExpertBytes = s.ExpertBytes,
+                    LinkBytesPerSecond = bytes > 0 && reading > 0 ? bytes / reading : 0,
+                });
+            }
         }
         return accepted;
     }

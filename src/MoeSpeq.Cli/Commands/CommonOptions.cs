@@ -4,6 +4,7 @@ using MoeSpeq.Experts.Eviction;
 using MoeSpeq.Experts.Tiers;
 using MoeSpeq.Model;
 using MoeSpeq.Speculative;
+using MoeSpeq.Speculative.Governor;
 
 namespace MoeSpeq.Cli.Commands;
 
@@ -186,7 +187,11 @@ public sealed class CommonOptions
         var model = ModelProgress.Load(ModelPath(p), builder.Attach(experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)))));
         try
         {
-            speculation = new SpeculativeDecoding(builder.Create(model), options, experts.Stats);
+            speculation = new SpeculativeDecoding(builder.Create(model), options, experts.Stats)
+            {
+                Runtime = experts.Options.Offloads ? experts : null,
+                Governor = options.Auto ? new SpeculationGovernor(new GovernorOptions { MaxDepth = options.MaxDepth, Resident = !experts.Options.Offloads }) : null,
+            };
             return model;
         }
         catch

@@ -80,6 +80,9 @@ public static class RunCommand
                 if (p.GetValue(expertStats)) Console.Error.WriteLine(stats.PerLayerText());
             }
             if (speculation is not null) Console.Error.WriteLine($"{speculation.Draft.Description}\n{experts.Stats.Speculation.Snapshot()}");
+            if (speculation?.Governor?.Report() is { } governor)
+                Console.Error.WriteLine($"governor: k* = {governor.Depth}; predicted {governor.PredictedThroughput:F1} tok/s at k*, " +
+                    $"forecast {governor.ForecastThroughput:F1} vs measured {governor.MeasuredThroughput:F1} tok/s over the last {governor.Cycles} cycles");
             if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
             return 0;
         });
