@@ -32,6 +32,34 @@ public class GenerationCommandTests
         Assert.Equal(5, System.Text.RegularExpressions.Regex.Matches(verbose.Stderr, @"\n  layer +\d+: +\d+ +\d+ +\d+; +[\d.]+ ?% +[\d.]+ ?%").Count);
     }
 
+    [Theory]
+    [InlineData("3", "resident")]
+    [InlineData("auto", "host")]
+    public void SpeculativeRunPrintsThePlainGreedyTextAndItsStats(string speculate, string tier)
+    {
+        string[] args = ["run", "-p", "Returns a value that indicates", "-n", "32", "--temp", "0", "--slow-tier", tier, "--expert-cache", "25%"];
+        var plain = CliRunner.Run(args);
+        var speculative = CliRunner.Run([.. args, "--speculate", speculate, "--draft-experts", "q4_k"]);
+        Assert.True(speculative.ExitCode == 0, speculative.Stderr);
+        Assert.Equal(plain.Stdout, speculative.Stdout);
+        Assert.Matches(@"self-draft: Q4_K experts.*[\d.]+ MB resident", speculative.Stderr);
+        Assert.Matches(@"speculation: \d+ cycles, [\d.]+ tokens/cycle.*acceptance by depth", speculative.Stderr);
+        if (speculate == "auto") Assert.Matches(@"governor: k\* = \d+; predicted [\d.]+ tok/s", speculative.Stderr);
+    }
+
+    [Theory]
+    [InlineData("--speculate", "9")]
+    [InlineData("--speculate", "soon")]
+    [InlineData("--draft-experts", "q3")]
+    [InlineData("--max-k", "0")]
+    public void BadSpeculationFlagsAreOneLineErrors(string flag, string value)
+    {
+        var o = CliRunner.Run("run", "-n", "2", "--speculate", "2", flag, value);
+        Assert.Equal(2, o.ExitCode);
+        Assert.StartsWith("moespeq: error: ", o.Stderr);
+        Assert.Single(o.Stderr.Trim().Split('\n'));
+    }
+
     [Fact]
     public void RunWithoutAPromptStartsFromBos()
     {

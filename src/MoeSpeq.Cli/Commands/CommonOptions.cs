@@ -110,6 +110,11 @@ public sealed class CommonOptions
         command.Options.Add(Batch);
         command.Options.Add(Mmap);
         foreach (var o in new Option[] { SlowTier, ExpertCache, CachePolicy, Predictor, IoThreads, LinkBandwidth, LinkLatency, Trace, RoutingReplay }) command.Options.Add(o);
+    }
+
+    /// <summary>Adds the speculation flags, for the commands that generate.</summary>
+    public void AddSpeculationTo(Command command)
+    {
         foreach (var o in new Option[] { Speculate, MaxK, DraftExperts }) command.Options.Add(o);
     }
 

@@ -25,6 +25,7 @@ public static class RunCommand
         var expertStats = new Option<bool>("--expert-stats") { Description = "with an offloaded tier, also print the predictor's precision and recall per layer" };
         var command = new Command("run", "generate text from a prompt (default model: the bundled demo)");
         common.AddTo(command);
+        common.AddSpeculationTo(command);
         foreach (var o in new Option[] { prompt, count, temp, topK, topP, minP, repeat, repeatLastN, seed, expertStats }) command.Options.Add(o);
         command.SetAction(p =>
         {
