@@ -160,10 +160,7 @@ public sealed class CommonOptions
     /// <summary>Loads the model with the offloading flags applied; <paramref name="experts"/> holds the live expert stats.</summary>
     public LanguageModel Load(ParseResult p, out ExpertRuntime experts)
     {
-        int threads = p.GetValue(Threads);
-        int batch = p.GetValue(Batch);
-        if (threads < 1 || threads > 1024) throw new ArgumentException($"--threads {threads} must be in 1..1024");
-        if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
+        var (threads, batch) = ComputeSizes(p);
         experts = Experts(p);
         return ModelProgress.Load(ModelPath(p), experts.Attach(Options(p, threads, batch)));
     }
@@ -183,10 +180,7 @@ public sealed class CommonOptions
             speculation = null;
             return Load(p, out experts);
         }
-        int threads = p.GetValue(Threads);
-        int batch = p.GetValue(Batch);
-        if (threads < 1 || threads > 1024) throw new ArgumentException($"--threads {threads} must be in 1..1024");
-        if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
+        var (threads, batch) = ComputeSizes(p);
         experts = Experts(p);
         var builder = new SelfDraftBuilder(type, options.Auto ? options.MaxDepth : options.Depth, experts);
         var model = ModelProgress.Load(ModelPath(p), builder.Attach(experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)))));
@@ -204,6 +198,15 @@ public sealed class CommonOptions
             model.Dispose();
             throw;
         }
+    }
+
+    (int Threads, int Batch) ComputeSizes(ParseResult p)
+    {
+        int threads = p.GetValue(Threads);
+        int batch = p.GetValue(Batch);
+        if (threads < 1 || threads > 1024) throw new ArgumentException($"--threads {threads} must be in 1..1024");
+        if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
+        return (threads, batch);
     }
 
     /// <summary>The load options these flags describe.</summary>
