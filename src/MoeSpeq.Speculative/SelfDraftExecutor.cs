@@ -100,7 +100,9 @@ public sealed class SelfDraftExecutor : IExpertExecutor, ICancellableExpertExecu
 
     public void EndObserving()
     {
+        // A generation cancelled mid-cycle leaves its lookahead behind; the next one must not be scored against it.
         DraftDepth = 0;
+        _elb.Clear();
         if (_target is ICancellableExpertExecutor c) c.EndObserving();
     }
 
