@@ -15,7 +15,10 @@ public interface IDraft : IDisposable
     /// <summary>Memory the draft holds beyond the target's (low-bit experts, or a whole separate model): counted against the budget.</summary>
     long ResidentBytes { get; }
 
-    /// <summary>The draft's routing of the cycle, when it has one (a self-draft); null for a dense draft.</summary>
+    /// <summary>
+    /// The draft's forecast of the target's routing over the cycle: a self-draft's own routing, or a separate draft
+    /// model's token-based prediction (<see cref="ModelDraft"/>); null when there is none (the target has no routed experts).
+    /// </summary>
     ExpertLookaheadBuffer? Lookahead { get; }
 
     /// <summary>
