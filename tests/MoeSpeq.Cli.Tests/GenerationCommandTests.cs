@@ -47,6 +47,21 @@ public class GenerationCommandTests
         if (speculate == "auto") Assert.Matches(@"governor: k\* = \d+; predicted [\d.]+ tok/s", speculative.Stderr);
     }
 
+    [Fact]
+    public void ASeparateDraftModelGivesThePlainGreedyText()
+    {
+        var draft = TestPaths.Shared("fixtures", "draft-dense-f32.gguf");
+        string[] args = ["run", "-p", "Returns a value that indicates", "-n", "32", "--temp", "0"];
+        var plain = CliRunner.Run(args);
+        var speculative = CliRunner.Run([.. args, "--speculate", "3", "--draft", draft]);
+        Assert.True(speculative.ExitCode == 0, speculative.Stderr);
+        Assert.Equal(plain.Stdout, speculative.Stdout);
+        Assert.Matches(@"draft model: draft-dense \(dense, \d+ layers\), [\d.]+ MB resident", speculative.Stderr);
+        var mismatch = CliRunner.Run("run", "-n", "2", "--speculate", "2", "--draft", TestPaths.Golden("mixtral-moe-q4_k_m.gguf"));
+        Assert.Equal(2, mismatch.ExitCode);
+        Assert.Contains("vocabulary", mismatch.Stderr);
+    }
+
     [Theory]
     [InlineData("--speculate", "9")]
     [InlineData("--speculate", "soon")]

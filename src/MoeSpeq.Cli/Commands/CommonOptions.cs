@@ -93,6 +93,11 @@ public sealed class CommonOptions
         DefaultValueFactory = _ => "q4_0",
     };
 
+    public Option<string> Draft { get; } = new("--draft")
+    {
+        Description = "a separate draft model (GGUF, the target's vocabulary) instead of the self-draft; the target's experts are forecast from token statistics gathered online",
+    };
+
     public CommonOptions(bool modelRequired)
     {
         Model = new Option<string>("--model", "-m")
@@ -115,7 +120,7 @@ public sealed class CommonOptions
     /// <summary>Adds the speculation flags, for the commands that generate.</summary>
     public void AddSpeculationTo(Command command)
     {
-        foreach (var o in new Option[] { Speculate, MaxK, DraftExperts }) command.Options.Add(o);
+        foreach (var o in new Option[] { Speculate, MaxK, DraftExperts, Draft }) command.Options.Add(o);
     }
 
     /// <summary>The expert runtime the offloading flags describe (resident when --slow-tier is).</summary>
@@ -167,7 +172,7 @@ public sealed class CommonOptions
 
     /// <summary>
     /// Loads the model as <see cref="Load(ParseResult, out ExpertRuntime)"/> does and, when --speculate asks for it,
-    /// with a self-draft built at load; <paramref name="speculation"/> is null when decoding is plain.
+    /// with its draft: the self-draft built at load, or the --draft model; <paramref name="speculation"/> is null when decoding is plain.
     /// </summary>
     public LanguageModel Load(ParseResult p, out ExpertRuntime experts, out SpeculativeDecoding? speculation)
     {
@@ -182,11 +187,18 @@ public sealed class CommonOptions
         }
         var (threads, batch) = ComputeSizes(p);
         experts = Experts(p);
-        var builder = new SelfDraftBuilder(type, options.Auto ? options.MaxDepth : options.Depth, experts);
-        var model = ModelProgress.Load(ModelPath(p), builder.Attach(experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)))));
+        int depth = options.Auto ? options.MaxDepth : options.Depth;
+        var modelOptions = experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)));
+        string? draftPath = p.GetValue(Draft) is { Length: > 0 } d ? d : null;
+        var selfDraft = draftPath is null ? new SelfDraftBuilder(type, depth, experts) : null;
+        var modelDraft = draftPath is null ? null : new ModelDraftBuilder(depth, experts);
+        var model = ModelProgress.Load(ModelPath(p), selfDraft?.Attach(modelOptions) ?? modelDraft!.Attach(modelOptions));
         try
         {
-            speculation = new SpeculativeDecoding(builder.Create(model), options, experts.Stats)
+            // The draft model gets its own options: the target's carry the target's expert executor.
+            IDraft draft = selfDraft is not null ? selfDraft.Create(model)
+                : modelDraft!.Create(model, draftPath!, Options(p, threads, Math.Min(batch, 32)), ContextLength(p, model));
+            speculation = new SpeculativeDecoding(draft, options, experts.Stats)
             {
                 Runtime = experts.Options.Offloads ? experts : null,
                 Governor = options.Auto ? new SpeculationGovernor(new GovernorOptions { MaxDepth = options.MaxDepth, Resident = !experts.Options.Offloads }) : null,
