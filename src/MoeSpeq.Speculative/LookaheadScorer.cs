@@ -6,7 +6,7 @@ namespace MoeSpeq.Speculative;
 /// Scores an <see cref="ExpertLookaheadBuffer"/> against the routing of the verification pass, layer by layer, into
 /// <see cref="SpeculationStats"/>: per verified position the draft also forecast (row r is depth r + 1), the overlap
 /// of the top-k sets; per layer, the ELB's union against the union verification used, which is what prefetching from
-/// the ELB gains or wastes. The same measure as <see cref="SelfDraftExecutor"/>'s, so both drafts' figures compare.
+/// the ELB gains or wastes. Both drafts are scored by it, so their figures compare.
 /// </summary>
 internal sealed class LookaheadScorer(int experts)
 {

@@ -25,7 +25,7 @@ public sealed class SelfDraftExecutor : IExpertExecutor, ICancellableExpertExecu
     readonly IPrefetchSink? _prefetch;
     readonly ExpertLookaheadBuffer _elb;
     readonly SpeculationStats _stats;
-    readonly bool[] _predicted, _used; // [experts] scratch of one layer's scoring
+    readonly LookaheadScorer _scorer;
 
     public SelfDraftExecutor(IExpertExecutor target, IExpertExecutor draft, IPrefetchSink? prefetch, ExpertLookaheadBuffer elb, SpeculationStats stats)
     {
@@ -34,8 +34,7 @@ public sealed class SelfDraftExecutor : IExpertExecutor, ICancellableExpertExecu
         _prefetch = prefetch;
         _elb = elb;
         _stats = stats;
-        _predicted = new bool[elb.ExpertsPerLayer];
-        _used = new bool[elb.ExpertsPerLayer];
+        _scorer = new LookaheadScorer(elb.ExpertsPerLayer);
     }
 
     public ExpertLookaheadBuffer Lookahead => _elb;
@@ -47,7 +46,8 @@ public sealed class SelfDraftExecutor : IExpertExecutor, ICancellableExpertExecu
     {
         if (DraftDepth == 0)
         {
-            if (_elb.Depth > 0) ScoreLookahead(layer, ids, tokens, k);
+            // A verification right after a draft: how well did the draft's routing foresee the target's?
+            if (_elb.Depth > 0) _scorer.Score(_elb, _stats, layer, ids, tokens, k);
             _target.Forward(layer, residual, hidden, ids, weights, tokens, k, output);
             return;
         }
@@ -58,37 +58,6 @@ public sealed class SelfDraftExecutor : IExpertExecutor, ICancellableExpertExecu
         if (_prefetch is { } sink)
             for (int j = 0; j < k; j++) sink.Predict(new ExpertKey(layer, last[j]), 0, confidence[j]);
         _draft.Forward(layer, residual, hidden, ids, weights, tokens, k, output);
-    }
-
-    /// <summary>
-    /// Compares the verification's routing of <paramref name="layer"/> with the ELB: per verified position that the
-    /// draft also evaluated (row r is depth r + 1), the overlap of the top-k sets; per layer, the ELB's union against
-    /// the union verification used, which is what prefetching from the ELB gains or wastes.
-    /// </summary>
-    void ScoreLookahead(int layer, ReadOnlySpan<int> ids, int tokens, int k)
-    {
-        Array.Clear(_predicted);
-        Array.Clear(_used);
-        for (int d = 1; d <= _elb.Depth; d++)
-        {
-            if (!_elb.Has(d, layer)) continue;
-            var drafted = _elb.Experts(d, layer);
-            foreach (int e in drafted) if (e >= 0) _predicted[e] = true;
-            if (d > tokens) continue;
-            int matched = 0;
-            foreach (int e in ids.Slice((d - 1) * k, k)) if (drafted.Contains(e)) matched++;
-            _stats.AddExpertMatch(matched, k);
-        }
-        foreach (int e in ids[..(tokens * k)]) _used[e] = true;
-        int predicted = 0, right = 0, used = 0;
-        for (int e = 0; e < _used.Length; e++)
-        {
-            if (_used[e]) used++;
-            if (!_predicted[e]) continue;
-            predicted++;
-            if (_used[e]) right++;
-        }
-        if (predicted > 0) _stats.AddLookahead(predicted, right, used);
     }
 
     public void OnSequenceStart() => _target.OnSequenceStart();
