@@ -111,7 +111,7 @@ public sealed class ExpertRuntime
             Replay = new RoutingReplay(ExpertTrace.Load(replayPath), layout.Layers.Length, moeLayers, c.ExpertCount, c.ExpertUsedCount);
         IExpertExecutor executor = _options.Offloads
             ? BuildOffloaded(layout, maxBatch)
-            : new ResidentExpertExecutor(layout.Layers, new ExpertFfn(layout.MatMul, c.EmbeddingLength, c.ExpertFeedForwardLength, maxBatch), c.ExpertCount, maxBatch * c.ExpertUsedCount);
+            : layout.ResidentExecutor(maxBatch);
         if (_options.RecordTrace)
         {
             // A replayed run's router probabilities are the random model's, meaningless: such a trace keeps the choices only.

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MoeSpeq.Inference.Sampling;
 using MoeSpeq.Inference.Tokenization;
 using MoeSpeq.Model;
+using MoeSpeq.Model.Experts;
 using MoeSpeq.Speculative;
 using MoeSpeq.Speculative.Governor;
 
@@ -42,7 +43,7 @@ public sealed class Generator
     readonly float[] _draftLogits;      // [vocab]
     readonly float[] _draftProbabilities; // [maxDepth, vocab]: q of each draft, when sampling
     readonly int[] _newExperts;         // [maxDepth]: |E_new(d)| of the cycle, for the governor
-    readonly Func<MoeSpeq.Model.Experts.ExpertKey, bool>? _isCached;
+    readonly Func<ExpertKey, bool>? _isCached;
 
     public Generator(LanguageModel model, Tokenizer tokenizer, int contextLength, SpeculativeDecoding? speculation = null)
     {
@@ -50,7 +51,6 @@ public sealed class Generator
         _tokenizer = tokenizer;
         _state = model.CreateState(contextLength);
         _speculation = speculation is { Options.Enabled: true } ? speculation : null;
-        if (_speculation is { Options.Auto: true, Governor: null }) throw new ArgumentException("--speculate auto needs a governor");
         _maxDepth = _speculation is null ? 0 : Math.Min(_speculation.Options.Auto ? _speculation.Options.MaxDepth : _speculation.Options.Depth, model.Options.MaxBatch - 1);
         int vocab = model.Config.VocabSize;
         _logits = new float[(_maxDepth + 1) * vocab];
@@ -131,7 +131,7 @@ public sealed class Generator
             }
             cancel.ThrowIfCancellationRequested();
             // Each cycle keeps at least one token; drafting past the token limit or the context's last position is waste.
-            int depth = _speculation?.Governor?.ChooseDepth() ?? _maxDepth;
+            int depth = Math.Min(_speculation?.Governor?.ChooseDepth() ?? _maxDepth, _maxDepth);
             int k = Math.Max(0, Math.Min(depth, Math.Min(maxTokens - generated - 1, _state.ContextLength - length - 1)));
             kept = Cycle(sequence, length, k, sampler, draftSampler, verifier, out next);
         }
@@ -159,8 +159,14 @@ public sealed class Generator
                 {
                     draft.Next(sequence[length - 1 + i], _draftLogits);
                     var prefix = sequence.AsSpan(0, length + i);
-                    if (!sampler.Options.IsGreedy) draftSampler.Distribution(_draftLogits, prefix, _draftProbabilities.AsSpan(i * vocab, vocab));
-                    sequence[length + i] = draftSampler.Sample(_draftLogits, prefix);
+                    if (sampler.Options.IsGreedy) sequence[length + i] = draftSampler.Sample(_draftLogits, prefix);
+                    else
+                    {
+                        // The verifier needs q itself; drawing from it runs the sampler chain once, not twice.
+                        var q = _draftProbabilities.AsSpan(i * vocab, vocab);
+                        draftSampler.Distribution(_draftLogits, prefix, q);
+                        sequence[length + i] = draftSampler.SampleFrom(q);
+                    }
                 }
             }
             finally

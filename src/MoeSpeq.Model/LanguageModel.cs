@@ -25,6 +25,9 @@ public sealed record ModelOptions
     public bool LoadExperts { get; init; } = true;
     /// <summary>Called with (layers prepared, total layers) while the model loads.</summary>
     public Action<int, int>? Progress { get; init; }
+
+    /// <summary>The executor these options give the routed experts of <paramref name="layout"/>: <see cref="ExpertExecutor"/>'s, else resident.</summary>
+    public IExpertExecutor BuildExpertExecutor(ExpertLayout layout) => ExpertExecutor?.Invoke(layout) ?? layout.ResidentExecutor(MaxBatch);
 }
 
 /// <summary>
@@ -34,6 +37,13 @@ public sealed record ModelOptions
 public sealed record ExpertLayout(ModelConfig Config, ModelWeights Weights, ExpertWeights[][] Layers, MatMul MatMul, RouterPreview Routers)
 {
     public GgufFile File => Weights.File;
+
+    /// <summary>
+    /// Runs <paramref name="layers"/> (by default this model's own experts) from memory, for batches of up to
+    /// <paramref name="maxBatch"/> positions.
+    /// </summary>
+    public ResidentExpertExecutor ResidentExecutor(int maxBatch, ExpertWeights[][]? layers = null) =>
+        new(layers ?? Layers, new ExpertFfn(MatMul, Config.EmbeddingLength, Config.ExpertFeedForwardLength, maxBatch), Config.ExpertCount, maxBatch * Config.ExpertUsedCount);
 }
 
 /// <summary>A loaded decoder-only model: configuration, weights over the mapped file, and its forward pass.</summary>

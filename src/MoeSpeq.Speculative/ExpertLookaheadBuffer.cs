@@ -1,3 +1,4 @@
+using MoeSpeq.Experts.Prediction;
 using MoeSpeq.Model.Experts;
 
 namespace MoeSpeq.Speculative;
@@ -45,8 +46,12 @@ public sealed class ExpertLookaheadBuffer
         Depth = 0;
     }
 
-    /// <summary>The draft at <paramref name="depth"/> (1-based) routed <paramref name="layer"/> to <paramref name="ids"/> with router weights <paramref name="confidence"/> ([k] each).</summary>
-    public void Record(int depth, int layer, ReadOnlySpan<int> ids, ReadOnlySpan<float> confidence)
+    /// <summary>
+    /// The draft at <paramref name="depth"/> (1-based) routed <paramref name="layer"/> to <paramref name="ids"/> with
+    /// router weights <paramref name="confidence"/> ([k] each). Each entry goes at once to <paramref name="prefetch"/>
+    /// (the target's offloaded executor; null when its experts are resident), so that it is read while the draft runs.
+    /// </summary>
+    public void Record(int depth, int layer, ReadOnlySpan<int> ids, ReadOnlySpan<float> confidence, IPrefetchSink? prefetch = null)
     {
         if (depth < 1 || depth > MaxDepth) throw new ArgumentOutOfRangeException(nameof(depth), depth, $"depth must be in 1..{MaxDepth}");
         if ((uint)layer >= (uint)_layers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"layer must be in 0..{_layers - 1}");
@@ -57,6 +62,8 @@ public sealed class ExpertLookaheadBuffer
         if (k < _expertsUsed) _ids.AsSpan(at + k, _expertsUsed - k).Fill(-1);
         _filled[(depth - 1) * _layers + layer] = true;
         if (depth > Depth) Depth = depth;
+        if (prefetch is null) return;
+        for (int j = 0; j < k; j++) prefetch.Predict(new ExpertKey(layer, ids[j]), 0, confidence[j]);
     }
 
     /// <summary>Whether the draft routed <paramref name="layer"/> at <paramref name="depth"/> this cycle.</summary>
@@ -93,20 +100,5 @@ public sealed class ExpertLookaheadBuffer
             }
             cumulative[d - 1] = count;
         }
-    }
-
-    /// <summary>
-    /// Whether <paramref name="expert"/> of <paramref name="layer"/> appears at any depth this cycle: the draft's
-    /// forecast of the experts that verification needs there.
-    /// </summary>
-    public bool Predicts(int layer, int expert)
-    {
-        for (int d = 1; d <= Depth; d++)
-        {
-            if (!Has(d, layer)) continue;
-            foreach (int e in Experts(d, layer))
-                if (e == expert) return true;
-        }
-        return false;
     }
 }

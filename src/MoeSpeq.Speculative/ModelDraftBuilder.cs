@@ -19,15 +19,12 @@ public sealed class ModelDraftBuilder(int maxDepth, ExpertRuntime runtime, Token
     public ModelOptions Attach(ModelOptions options)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDepth, 1);
-        var target = options.ExpertExecutor;
         return options with
         {
             ExpertExecutor = layout =>
             {
                 var c = layout.Config;
-                int capacity = options.MaxBatch * c.ExpertUsedCount;
-                var inner = target?.Invoke(layout)
-                    ?? new ResidentExpertExecutor(layout.Layers, new ExpertFfn(layout.MatMul, c.EmbeddingLength, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, capacity);
+                var inner = options.BuildExpertExecutor(layout);
                 try
                 {
                     var moeLayers = Enumerable.Range(0, layout.Layers.Length).Where(l => layout.Layers[l].Length > 0);

@@ -21,20 +21,17 @@ public sealed class SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRu
     /// <summary>Model options whose expert executor can also draft; <paramref name="options"/> has the runtime attached already.</summary>
     public ModelOptions Attach(ModelOptions options)
     {
-        var target = options.ExpertExecutor;
         return options with
         {
             ExpertExecutor = layout =>
             {
                 var c = layout.Config;
-                int capacity = options.MaxBatch * c.ExpertUsedCount;
-                var targetExecutor = target?.Invoke(layout)
-                    ?? new ResidentExpertExecutor(layout.Layers, new ExpertFfn(layout.MatMul, c.EmbeddingLength, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, capacity);
+                var targetExecutor = options.BuildExpertExecutor(layout);
                 try
                 {
                     _experts = DraftExperts.Build(layout, expertType, options.Threads, Progress);
                     var draftExecutor = new OwningExecutor(
-                        new ResidentExpertExecutor(_experts.Layers, new ExpertFfn(layout.MatMul, c.EmbeddingLength, c.ExpertFeedForwardLength, 1), c.ExpertCount, c.ExpertUsedCount),
+                        layout.ResidentExecutor(maxBatch: 1, _experts.Layers),
                         _experts);
                     var elb = new ExpertLookaheadBuffer(maxDepth, layout.Layers.Length, c.ExpertCount, c.ExpertUsedCount);
                     return _executor = new SelfDraftExecutor(targetExecutor, draftExecutor, runtime.PrefetchSink, elb, runtime.Stats.Speculation);

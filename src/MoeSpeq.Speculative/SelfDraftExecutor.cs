@@ -54,9 +54,7 @@ public sealed class SelfDraftExecutor : IExpertExecutor, ICancellableExpertExecu
         // A draft pass evaluates one position: its routing is the ELB entry of this depth.
         var last = ids.Slice((tokens - 1) * k, k);
         var confidence = weights.Slice((tokens - 1) * k, k);
-        _elb.Record(DraftDepth, layer, last, confidence);
-        if (_prefetch is { } sink)
-            for (int j = 0; j < k; j++) sink.Predict(new ExpertKey(layer, last[j]), 0, confidence[j]);
+        _elb.Record(DraftDepth, layer, last, confidence, _prefetch);
         _draft.Forward(layer, residual, hidden, ids, weights, tokens, k, output);
     }
 

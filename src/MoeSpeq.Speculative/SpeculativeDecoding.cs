@@ -5,23 +5,25 @@ using MoeSpeq.Speculative.Governor;
 namespace MoeSpeq.Speculative;
 
 /// <summary>
-/// What a generation speculates with: the draft, the depth policy, the stats object it reports into and, for
-/// <c>auto</c>, the governor; <see cref="Runtime"/> (when experts come from a slow tier) tells the governor what the
-/// cache holds, how large an expert is and how fast the tier reads.
+/// What a generation speculates with: the draft, the depth policy and the target's expert runtime, whose stats it
+/// reports into and whose cache, expert size and I/O threads the governor reasons about (none when experts are
+/// resident). For <c>auto</c> it holds the governor, built once from these.
 /// </summary>
-public sealed record SpeculativeDecoding(IDraft Draft, SpeculationOptions Options, ExpertStats Stats)
+public sealed record SpeculativeDecoding(IDraft Draft, SpeculationOptions Options, ExpertRuntime Experts)
 {
-    public ExpertRuntime? Runtime { get; init; }
+    public ExpertStats Stats => Experts.Stats;
 
-    /// <summary>Picks k each cycle when <see cref="SpeculationOptions.Auto"/>.</summary>
-    public SpeculationGovernor? Governor { get; init; } = Options.Auto ? new SpeculationGovernor(new GovernorOptions { MaxDepth = Options.MaxDepth }) : null;
+    /// <summary>Picks k each cycle when <see cref="SpeculationOptions.Auto"/>; null otherwise.</summary>
+    public SpeculationGovernor? Governor { get; } = Options.Auto
+        ? new SpeculationGovernor(new GovernorOptions { MaxDepth = Options.MaxDepth, Resident = Experts.Cache is null })
+        : null;
 
     /// <summary>Whether an expert is in the fast tier now (always, when experts are resident).</summary>
-    public bool IsCached(ExpertKey key) => Runtime?.Cache is not { } cache || cache.Contains(key);
+    public bool IsCached(ExpertKey key) => Experts.Cache is not { } cache || cache.Contains(key);
 
     /// <summary>S_expert: bytes one expert takes in the slow tier (0 when resident).</summary>
-    public long ExpertBytes => Runtime?.Catalog?.ExpertBytes ?? 0;
+    public long ExpertBytes => Experts.Catalog?.ExpertBytes ?? 0;
 
     /// <summary>I/O threads reading in parallel: the tier's aggregate bandwidth is per-thread bandwidth times these.</summary>
-    public int IoThreads => Runtime?.Orchestrator?.IoThreads ?? 1;
+    public int IoThreads => Experts.Orchestrator?.IoThreads ?? 1;
 }

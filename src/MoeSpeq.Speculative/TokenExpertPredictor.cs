@@ -235,9 +235,7 @@ public sealed class TokenExpertPredictor
         {
             if (layer >= elb.Layers) break;
             int n = Predict(token, layer, _ids.AsSpan(0, k), _confidence.AsSpan(0, k));
-            elb.Record(depth, layer, _ids.AsSpan(0, n), _confidence.AsSpan(0, n));
-            if (prefetch is null) continue;
-            for (int j = 0; j < n; j++) prefetch.Predict(new ExpertKey(layer, _ids[j]), 0, _confidence[j]);
+            elb.Record(depth, layer, _ids.AsSpan(0, n), _confidence.AsSpan(0, n), prefetch);
         }
     }
 

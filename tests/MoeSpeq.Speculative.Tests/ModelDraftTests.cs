@@ -56,7 +56,7 @@ public sealed class ModelDraftTests
 
         public List<int> Generate(int n, ModelDraft? draft = null, int depth = 0)
         {
-            var speculation = draft is null ? null : new SpeculativeDecoding(draft, new SpeculationOptions { Depth = depth }, Runtime.Stats);
+            var speculation = draft is null ? null : new SpeculativeDecoding(draft, new SpeculationOptions { Depth = depth }, Runtime);
             var output = new List<int>();
             new Generator(Target, Tokenizer, Context, speculation).GenerateTokens(Prompt, n, SamplerOptions.Greedy, output.Add, TestContext.Current.CancellationToken);
             return output;
@@ -293,7 +293,7 @@ public sealed class ModelDraftTests
         var plain = new List<int>();
         var speculative = new List<int>();
         new Generator(target, tokenizer, Context).GenerateTokens(prompt, 24, SamplerOptions.Greedy, plain.Add, TestContext.Current.CancellationToken);
-        new Generator(target, tokenizer, Context, new SpeculativeDecoding(draft, new SpeculationOptions { Depth = 4 }, runtime.Stats))
+        new Generator(target, tokenizer, Context, new SpeculativeDecoding(draft, new SpeculationOptions { Depth = 4 }, runtime))
             .GenerateTokens(prompt, 24, SamplerOptions.Greedy, speculative.Add, TestContext.Current.CancellationToken);
         Assert.Equal(plain, speculative);
         // The same model drafts for itself: every draft is accepted.

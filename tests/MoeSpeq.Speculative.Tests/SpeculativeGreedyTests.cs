@@ -5,7 +5,6 @@ using MoeSpeq.Inference;
 using MoeSpeq.Inference.Sampling;
 using MoeSpeq.Inference.Tokenization;
 using MoeSpeq.Model;
-using MoeSpeq.Speculative.Governor;
 using MoeSpeq.TestSupport;
 using MoeSpeq.Tensors;
 using Xunit;
@@ -37,11 +36,7 @@ public sealed class SpeculativeGreedyTests
         var speculative = settings.Select(setting =>
         {
             var options = SpeculationOptions.Parse(setting, maxDepth);
-            var decoding = new SpeculativeDecoding(draft, options, runtime.Stats)
-            {
-                Runtime = offload.Offloads ? runtime : null,
-                Governor = options.Auto ? new SpeculationGovernor(new GovernorOptions { MaxDepth = maxDepth, Resident = !offload.Offloads }) : null,
-            };
+            var decoding = new SpeculativeDecoding(draft, options, runtime);
             return Generate(new Generator(model, tokenizer, 256, decoding), prompt);
         }).ToArray();
         if (runtime.Cache is { } cache)

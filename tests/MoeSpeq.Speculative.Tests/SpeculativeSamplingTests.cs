@@ -94,7 +94,7 @@ public sealed class SpeculativeSamplingTests
         var tokenizer = Tokenizer.FromGguf(model.File.Header);
         int[] prompt = [.. tokenizer.Encode("Returns a value that", addSpecial: true, parseSpecial: true)];
         var plain = new Generator(model, tokenizer, 64);
-        var speculative = new Generator(model, tokenizer, 64, new SpeculativeDecoding(draft, new SpeculationOptions { Depth = 2 }, runtime.Stats));
+        var speculative = new Generator(model, tokenizer, 64, new SpeculativeDecoding(draft, new SpeculationOptions { Depth = 2 }, runtime));
         // Temperature above 1 flattens the distribution so that many tokens occur and rejections happen.
         var sampling = new SamplerOptions { Temperature = 1.5f, TopK = 0, TopP = 1, MinP = 0 };
         var a = Sequences(plain, prompt, sampling, seeds, length, seedOffset: 0);

@@ -4,7 +4,6 @@ using MoeSpeq.Experts.Eviction;
 using MoeSpeq.Experts.Tiers;
 using MoeSpeq.Model;
 using MoeSpeq.Speculative;
-using MoeSpeq.Speculative.Governor;
 
 namespace MoeSpeq.Cli.Commands;
 
@@ -198,11 +197,7 @@ public sealed class CommonOptions
             // The draft model gets its own options: the target's carry the target's expert executor.
             IDraft draft = selfDraft is not null ? selfDraft.Create(model)
                 : modelDraft!.Create(model, draftPath!, Options(p, threads, Math.Min(batch, 32)), ContextLength(p, model));
-            speculation = new SpeculativeDecoding(draft, options, experts.Stats)
-            {
-                Runtime = experts.Options.Offloads ? experts : null,
-                Governor = options.Auto ? new SpeculationGovernor(new GovernorOptions { MaxDepth = options.MaxDepth, Resident = !experts.Options.Offloads }) : null,
-            };
+            speculation = new SpeculativeDecoding(draft, options, experts);
             return model;
         }
         catch

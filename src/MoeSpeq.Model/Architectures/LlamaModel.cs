@@ -67,8 +67,7 @@ public sealed class LlamaModel : LanguageModel
                 var preview = new RouterPreview(MatMul, dim, c.ExpertCount, c.RmsNormEps,
                     [.. _layers.Select(L => L.Router is { } r ? new RouterPreview.Layer(L.FfnNorm, r) : null)]);
                 var layout = new ExpertLayout(c, w, experts, MatMul, preview);
-                _experts = UseExperts(options.ExpertExecutor?.Invoke(layout)
-                    ?? new ResidentExpertExecutor(experts, new ExpertFfn(MatMul, dim, c.ExpertFeedForwardLength, options.MaxBatch), c.ExpertCount, options.MaxBatch * c.ExpertUsedCount));
+                _experts = UseExperts(options.BuildExpertExecutor(layout));
             }
         }
         catch
