@@ -108,7 +108,7 @@ public sealed class ExpertRuntime
         var c = layout.Config;
         int[] moeLayers = [.. Enumerable.Range(0, layout.Layers.Length).Where(l => layout.Layers[l].Length > 0)];
         if (_options.RoutingReplay is { } replayPath)
-            Replay = new RoutingReplay(ExpertTrace.Load(replayPath), layout.Layers.Length, moeLayers, c.ExpertCount, c.ExpertUsedCount);
+            Replay = new RoutingReplay(SpeculationTrace.LoadRouting(replayPath), layout.Layers.Length, moeLayers, c.ExpertCount, c.ExpertUsedCount);
         IExpertExecutor executor = _options.Offloads
             ? BuildOffloaded(layout, maxBatch)
             : layout.ResidentExecutor(maxBatch);

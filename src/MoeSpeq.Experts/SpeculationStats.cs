@@ -64,9 +64,13 @@ public sealed class SpeculationStats
             rates[d - 1] = (double)_acceptedAt[d] / _proposedAt[d];
             deepest = d;
         }
-        long accepted = 0;
-        for (int d = 1; d <= MaxDepth; d++) accepted += _acceptedAt[d];
-        return new Values(_cycles, _tokens, accepted, rates[..deepest], TimeSpan.FromTicks(_draftTicks),
+        long accepted = 0, drafted = 0;
+        for (int d = 1; d <= MaxDepth; d++)
+        {
+            accepted += _acceptedAt[d];
+            drafted += _proposedAt[d];
+        }
+        return new Values(_cycles, _tokens, drafted, accepted, rates[..deepest], TimeSpan.FromTicks(_draftTicks),
             TimeSpan.FromTicks(_verifyTicks), _bytesRead,
             Ratio(_matchHits, _matchSlots), Ratio(_matchFullSets, _matchSets),
             Ratio(_lookaheadTrue, _lookaheadPredicted), Ratio(_lookaheadTrue, _lookaheadActual), Ratio(_verifyHits, _verifyAccesses));
@@ -84,6 +88,7 @@ public sealed class SpeculationStats
 
     static double Ratio(long a, long b) => b == 0 ? 0 : (double)a / b;
 
+    /// <param name="Drafted">Draft tokens proposed over all cycles.</param>
     /// <param name="AcceptanceByDepth">[d − 1]: of the cycles that drafted depth d, the share that accepted it.</param>
     /// <param name="ExpertMatch">Of the target's expert choices at verified positions, the share the draft made too (top-k overlap).</param>
     /// <param name="ExpertSetMatch">Of verified (position, layer) pairs, the share where the draft chose exactly the target's top-k set.</param>
@@ -91,9 +96,11 @@ public sealed class SpeculationStats
     /// <param name="LookaheadRecall">Of the experts verification used at a layer, the share the ELB named.</param>
     /// <param name="VerifyHitRate">Expert uses of verification passes served from the cache with no wait.</param>
     public readonly record struct Values(
-        long Cycles, long Tokens, long Accepted, double[] AcceptanceByDepth, TimeSpan Draft, TimeSpan Verify, long BytesRead,
+        long Cycles, long Tokens, long Drafted, long Accepted, double[] AcceptanceByDepth, TimeSpan Draft, TimeSpan Verify, long BytesRead,
         double ExpertMatch, double ExpertSetMatch, double LookaheadPrecision, double LookaheadRecall, double VerifyHitRate)
     {
+        /// <summary>Tokens drafted per cycle, the mean depth k.</summary>
+        public double MeanDepth => Cycles == 0 ? 0 : (double)Drafted / Cycles;
         /// <summary>Draft tokens accepted per cycle.</summary>
         public double MeanAccepted => Cycles == 0 ? 0 : (double)Accepted / Cycles;
         /// <summary>Tokens produced per cycle (accepted drafts plus the target's own token).</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using MoeSpeq.Inference.Sampling;
 using MoeSpeq.Inference.Tokenization;
 using MoeSpeq.Model;
@@ -150,6 +151,9 @@ public sealed class Generator
         long t0 = Stopwatch.GetTimestamp();
         var before = _speculation?.Stats.Totals ?? default;
         var draft = _speculation?.Draft;
+        if (draft is null) k = 0;
+        var hook = _speculation?.Hook;
+        hook?.BeginCycle(k);
         if (k > 0 && draft is not null)
         {
             draft.Begin(_state, sequence.AsSpan(0, length));
@@ -174,7 +178,6 @@ public sealed class Generator
                 draft.End();
             }
         }
-        else k = 0;
         long t1 = Stopwatch.GetTimestamp();
         var verifying = _speculation?.Stats.Totals ?? default;
         var lookahead = draft?.Lookahead;
@@ -184,6 +187,13 @@ public sealed class Generator
         // Verification: the last token and the k drafts in one pass, every expert applied once to all rows routed to it.
         _model.Evaluate(_state, sequence.AsSpan(length - 1, k + 1), _logits, allLogits: true);
         int accepted = verifier.Verify(_logits, sequence, length, k, _draftProbabilities, out next);
+        if (hook is not null && hook.EndCycle(k, accepted) is var standing && standing != accepted)
+        {
+            // A routing replay decides the outcome (benchmarks on random-weight models): the kept drafts stand as
+            // drafted and the target's token follows them, greedily.
+            accepted = standing;
+            next = TensorPrimitives.IndexOfMax(_logits.AsSpan(accepted * vocab, vocab));
+        }
         _state.Position = p + accepted + 1;
         if (_speculation is { } s)
         {

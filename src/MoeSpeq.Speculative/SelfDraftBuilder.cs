@@ -1,6 +1,8 @@
 using MoeSpeq.Experts;
+using MoeSpeq.Experts.Tracing;
 using MoeSpeq.Model;
 using MoeSpeq.Model.Experts;
+using MoeSpeq.Speculative.Replay;
 using MoeSpeq.Tensors;
 
 namespace MoeSpeq.Speculative;
@@ -8,12 +10,25 @@ namespace MoeSpeq.Speculative;
 /// <summary>
 /// Builds a self-draft while the target loads: <see cref="Attach"/> wraps the expert executor that the expert
 /// runtime chose (resident or offloaded) in a <see cref="SelfDraftExecutor"/> whose draft mode runs low-bit copies
-/// of the experts, and <see cref="Create"/> returns the draft once the model exists.
+/// of the experts, and <see cref="Create"/> returns the draft once the model exists. When the runtime records a trace
+/// the draft's routing is recorded too (<see cref="SpeculationRecorder"/>); given a recorded run to
+/// <see cref="Replay"/>, both the draft's and the target's routing and the acceptance are replayed from it.
 /// </summary>
 public sealed class SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRuntime runtime)
 {
     SelfDraftExecutor? _executor;
     DraftExperts? _experts;
+    SpeculativeRoutingReplay? _replaying;
+    SpeculationRecorder? _recorder;
+
+    /// <summary>A recorded self-draft run to replay on this model (a benchmark mode for random-weight models).</summary>
+    public SpeculationTrace? Replay { get; init; }
+
+    /// <summary>What sees each cycle: the recorder, the replay, or nothing; hand it to <see cref="SpeculativeDecoding.Hook"/>.</summary>
+    public ICycleHook? Hook => (ICycleHook?)_replaying ?? _recorder;
+
+    /// <summary>The replay, once the model is loaded with <see cref="Replay"/>.</summary>
+    public SpeculativeRoutingReplay? Replaying => _replaying;
 
     /// <summary>Called with (experts converted, total) while the draft experts are built.</summary>
     public Action<int, int>? Progress { get; init; }
@@ -30,11 +45,16 @@ public sealed class SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRu
                 try
                 {
                     _experts = DraftExperts.Build(layout, expertType, options.Threads, Progress);
-                    var draftExecutor = new OwningExecutor(
+                    IExpertExecutor draftExecutor = new OwningExecutor(
                         layout.ResidentExecutor(maxBatch: 1, _experts.Layers),
                         _experts);
+                    if (runtime.Trace is { } targetTrace && Replay is null)
+                        draftExecutor = (_recorder = new SpeculationRecorder()).Wrap(draftExecutor, targetTrace, layout.Routers);
                     var elb = new ExpertLookaheadBuffer(maxDepth, layout.Layers.Length, c.ExpertCount, c.ExpertUsedCount);
-                    return _executor = new SelfDraftExecutor(targetExecutor, draftExecutor, runtime.PrefetchSink, elb, runtime.Stats.Speculation);
+                    _executor = new SelfDraftExecutor(targetExecutor, draftExecutor, runtime.PrefetchSink, elb, runtime.Stats.Speculation);
+                    if (Replay is null) return _executor;
+                    int[] moeLayers = [.. Enumerable.Range(0, layout.Layers.Length).Where(l => layout.Layers[l].Length > 0)];
+                    return _replaying = new SpeculativeRoutingReplay(_executor, Replay, layout.Layers.Length, moeLayers, c.ExpertCount, c.ExpertUsedCount);
                 }
                 catch
                 {

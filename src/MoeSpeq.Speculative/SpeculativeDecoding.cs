@@ -13,6 +13,9 @@ public sealed record SpeculativeDecoding(IDraft Draft, SpeculationOptions Option
 {
     public ExpertStats Stats => Experts.Stats;
 
+    /// <summary>Sees each cycle (a recorder), or also decides its outcome (a routing replay); null for neither.</summary>
+    public ICycleHook? Hook { get; init; }
+
     /// <summary>Picks k each cycle when <see cref="SpeculationOptions.Auto"/>; null otherwise.</summary>
     public SpeculationGovernor? Governor { get; } = Options.Auto
         ? new SpeculationGovernor(new GovernorOptions { MaxDepth = Options.MaxDepth, Resident = Experts.Cache is null })

@@ -2,8 +2,10 @@ using System.CommandLine;
 using System.Text.Json;
 using MoeSpeq.Cli.Benchmarks;
 using MoeSpeq.Experts;
+using MoeSpeq.Experts.Tracing;
 using MoeSpeq.Inference;
 using MoeSpeq.Model;
+using MoeSpeq.Speculative;
 using Spectre.Console;
 
 namespace MoeSpeq.Cli.Commands;
@@ -23,23 +25,56 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of a table" };
         var warmup = new Option<int>("--warmup") { Description = "offloaded: untimed decode steps before the timed ones", DefaultValueFactory = _ => 8 };
         var sweep = new Option<string>("--sweep") { Description = "offloaded: further budgets for the lookahead-aware + predictor run", DefaultValueFactory = _ => "100%,50%,25%,12.5%" };
+        var speculate = new Option<bool>("--speculate") { Description = "offloaded: speculative decoding against offloading at equal memory (on demand, LRU + look-ahead, fixed k, the governor) at each of --budgets" };
+        var budgets = new Option<string>("--budgets") { Description = "with --speculate: the cache budgets (low and high memory) of its tables", DefaultValueFactory = _ => "10%,40%" };
+        var maxK = new Option<int>("--max-k") { Description = "with --speculate: fixed depths 1..N, and the governor's ceiling", DefaultValueFactory = _ => 8 };
+        var draftExperts = new Option<string>("--draft-experts") { Description = $"with --speculate: the self-draft's expert type ({string.Join(", ", DraftExperts.Types.Keys)})", DefaultValueFactory = _ => "q4_0" };
+        var linkSweep = new Option<string>("--link-sweep") { Description = "with --speculate on the host tier: link bandwidths (GB/s) at which to compare the governor with every fixed k at the first budget", DefaultValueFactory = _ => "" };
         var command = new Command("bench", "measure prefill and decode throughput against the memory-bandwidth limit");
         common.AddTo(command);
-        foreach (var o in new Option[] { prompt, decode, reps, json, warmup, sweep }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompt, decode, reps, json, warmup, sweep, speculate, budgets, maxK, draftExperts, linkSweep }) command.Options.Add(o);
         command.SetAction(p =>
         {
             int pp = p.GetValue(prompt), tg = p.GetValue(decode), r = p.GetValue(reps);
             if (pp < 1 || tg < 1 || r < 1) throw new ArgumentException("--prompt, --n-gen and --repetitions must be positive");
             int threads = p.GetValue(common.Threads);
             var experts = common.Experts(p);
+            if (p.GetValue(speculate))
+            {
+                int w = p.GetValue(warmup), k = p.GetValue(maxK);
+                if (w < 0) throw new ArgumentException($"--warmup {w} must not be negative");
+                SpeculationOptions.Parse("auto", k);
+                string type = p.GetValue(draftExperts)!;
+                if (!DraftExperts.Types.TryGetValue(type, out var draftType))
+                    throw new ArgumentException($"--draft-experts {type}: choose from {string.Join(", ", DraftExperts.Types.Keys)}");
+                var budgetList = List(p.GetValue(budgets)!).Select(ExpertBudget.Parse).ToArray();
+                if (budgetList.Length == 0) throw new ArgumentException("--budgets lists no budget");
+                var links = List(p.GetValue(linkSweep)!).Select(v => double.TryParse(v, System.Globalization.CultureInfo.InvariantCulture, out double g) && g > 0 && g < 1e6
+                    ? g : throw new ArgumentException($"--link-sweep {v}: expected a positive number of GB/s")).ToArray();
+                SpeculationTrace? replay = null;
+                if (experts.Options.RoutingReplay is { } replayPath)
+                {
+                    if (!SpeculationTrace.IsSpeculationTrace(replayPath))
+                        throw new ArgumentException($"--routing-replay {replayPath}: bench --speculate replays a recorded self-draft run; record one with `run --speculate N --trace FILE`");
+                    replay = SpeculationTrace.Load(replayPath);
+                    if (k > replay.MaxDepth) throw new ArgumentException($"--routing-replay {replayPath} drafted {replay.MaxDepth} tokens per cycle; --max-k {k} cannot be replayed from it");
+                }
+                var settings = new SpeculativeBenchmark.Settings(Math.Min(pp, 16), w, tg, experts.Options.Predictor is "none" ? "gate-lookahead:1" : experts.Options.Predictor,
+                    budgetList, k, draftType, replay, experts.Options.RoutingReplay, links);
+                string path = common.ModelPath(p);
+                var options = common.Options(p, threads, Math.Max(p.GetValue(common.Batch), k + 1));
+                var report = SpeculativeBenchmark.Run(path, options, experts.Options, settings, line => Console.Error.WriteLine($"bench: {line}"));
+                SpeculativeReport.Write(Console.Out, Path.GetFileName(path), report, settings, p.GetValue(json));
+                return 0;
+            }
             if (experts.Options.Offloads)
             {
                 int w = p.GetValue(warmup);
                 if (w < 0) throw new ArgumentException($"--warmup {w} must not be negative");
-                var budgets = p.GetValue(sweep)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ExpertBudget.Parse).ToArray();
+                var sweepBudgets = List(p.GetValue(sweep)!).Select(ExpertBudget.Parse).ToArray();
                 // Decode is what offloading changes; a short prompt only fills the KV cache it attends to.
                 var settings = new OffloadBenchmark.Settings(Math.Min(pp, 16), w, tg, experts.Options.Predictor is "none" ? "gate-lookahead:1" : experts.Options.Predictor,
-                    experts.Options.Budget, budgets);
+                    experts.Options.Budget, sweepBudgets);
                 string path = common.ModelPath(p);
                 var options = common.Options(p, threads, p.GetValue(common.Batch));
                 var report = OffloadBenchmark.Run(rt => ModelLoader.Load(path, rt.Attach(options)), experts, settings, line => Console.Error.WriteLine($"bench: {line}"));
@@ -81,4 +116,6 @@ public static class BenchCommand
         });
         return command;
     }
+
+    static string[] List(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 }

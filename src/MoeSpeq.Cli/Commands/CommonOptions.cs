@@ -2,6 +2,7 @@ using System.CommandLine;
 using MoeSpeq.Experts;
 using MoeSpeq.Experts.Eviction;
 using MoeSpeq.Experts.Tiers;
+using MoeSpeq.Experts.Tracing;
 using MoeSpeq.Model;
 using MoeSpeq.Speculative;
 
@@ -149,12 +150,19 @@ public sealed class CommonOptions
     }
 
     /// <summary>Writes the recorded trace to the --trace file, if one was asked for; returns a line saying so, or null.</summary>
-    public string? SaveTrace(ParseResult p, ExpertRuntime experts)
+    public string? SaveTrace(ParseResult p, ExpertRuntime experts, SpeculativeDecoding? speculation = null)
     {
         if (p.GetValue(Trace) is not { Length: > 0 } path) return null;
         var trace = experts.FinishTrace() ?? throw new InvalidOperationException("--trace: the model has no routed experts to trace");
+        string saved = $"{trace.TokenCount} tokens in {trace.Steps.Count} forward passes × {trace.Shape.MoeLayerCount} MoE layers";
+        if (speculation?.Hook is SpeculationRecorder recorder)
+        {
+            var run = recorder.Finish(trace);
+            run.Save(path);
+            return $"speculation trace: {run.Cycles.Count} cycles; target {saved}; draft {run.Draft.TokenCount} passes; written to {path}";
+        }
         trace.Save(path);
-        return $"trace: {trace.TokenCount} tokens in {trace.Steps.Count} forward passes × {trace.Shape.MoeLayerCount} MoE layers written to {path}";
+        return $"trace: {saved} written to {path}";
     }
 
     public string ModelPath(ParseResult p) => p.GetValue(Model) is { Length: > 0 } m ? m : DemoModel.Path;
@@ -187,9 +195,20 @@ public sealed class CommonOptions
         var (threads, batch) = ComputeSizes(p);
         experts = Experts(p);
         int depth = options.Auto ? options.MaxDepth : options.Depth;
-        var modelOptions = experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)));
         string? draftPath = p.GetValue(Draft) is { Length: > 0 } d ? d : null;
-        var selfDraft = draftPath is null ? new SelfDraftBuilder(type, depth, experts) : null;
+        SpeculationTrace? replay = null;
+        if (experts.Options.RoutingReplay is { } replayPath)
+        {
+            // The draft's routing must foresee the replayed target's as the recorded draft's did: both come from the recording.
+            if (draftPath is not null || !SpeculationTrace.IsSpeculationTrace(replayPath))
+                throw new ArgumentException($"--routing-replay with --speculate replays a recorded self-draft run: record one with `run --speculate N --trace FILE`, and drop --draft");
+            replay = SpeculationTrace.Load(replayPath);
+            if (depth > replay.MaxDepth)
+                throw new ArgumentException($"--routing-replay {replayPath} drafted {replay.MaxDepth} tokens per cycle; --speculate/--max-k {depth} cannot be replayed from it");
+            experts = experts.With(experts.Options with { RoutingReplay = null });
+        }
+        var modelOptions = experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)));
+        var selfDraft = draftPath is null ? new SelfDraftBuilder(type, depth, experts) { Replay = replay } : null;
         var modelDraft = draftPath is null ? null : new ModelDraftBuilder(depth, experts);
         var model = ModelProgress.Load(ModelPath(p), selfDraft?.Attach(modelOptions) ?? modelDraft!.Attach(modelOptions));
         try
@@ -197,7 +216,7 @@ public sealed class CommonOptions
             // The draft model gets its own options: the target's carry the target's expert executor.
             IDraft draft = selfDraft is not null ? selfDraft.Create(model)
                 : modelDraft!.Create(model, draftPath!, Options(p, threads, Math.Min(batch, 32)), ContextLength(p, model));
-            speculation = new SpeculativeDecoding(draft, options, experts);
+            speculation = new SpeculativeDecoding(draft, options, experts) { Hook = selfDraft?.Hook };
             return model;
         }
         catch

@@ -22,11 +22,12 @@ public static class RunCommand
         var repeat = new Option<float>("--repeat-penalty") { Description = "penalty for recently seen tokens; 1 disables", DefaultValueFactory = _ => defaults.RepeatPenalty };
         var repeatLastN = new Option<int>("--repeat-last-n") { Description = "how many recent tokens the penalty considers", DefaultValueFactory = _ => defaults.RepeatLastN };
         var seed = new Option<ulong?>("--seed", "-s") { Description = "sampling seed (default: random, printed in the stats line)" };
+        var promptFile = new Option<string>("--prompt-file", "-f") { Description = "generate after each non-empty line of this file in turn (instead of --prompt); the stats cover them all" };
         var expertStats = new Option<bool>("--expert-stats") { Description = "with an offloaded tier, also print the predictor's precision and recall per layer" };
         var command = new Command("run", "generate text from a prompt (default model: the bundled demo)");
         common.AddTo(command);
         common.AddSpeculationTo(command);
-        foreach (var o in new Option[] { prompt, count, temp, topK, topP, minP, repeat, repeatLastN, seed, expertStats }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompt, promptFile, count, temp, topK, topP, minP, repeat, repeatLastN, seed, expertStats }) command.Options.Add(o);
         command.SetAction(p =>
         {
             int n = p.GetValue(count);
@@ -54,37 +55,58 @@ public static class RunCommand
                 e.Cancel = true;
                 cancel.Cancel();
             };
-            string text = p.GetValue(prompt)!;
-            Console.Out.Write(text);
-            Console.Out.Flush();
-            GenerationResult result;
-            try
+            string[] prompts = p.GetValue(promptFile) is { Length: > 0 } file
+                ? [.. File.ReadLines(file).Where(line => line.Trim().Length > 0)]
+                : [p.GetValue(prompt)!];
+            if (prompts.Length == 0) throw new ArgumentException($"--prompt-file {p.GetValue(promptFile)} has no non-empty line");
+            GenerationResult? result = null;
+            foreach (string text in prompts)
             {
-                result = generator.Generate(text, n, sampling, piece =>
+                Console.Out.Write(text);
+                Console.Out.Flush();
+                try
                 {
-                    Console.Out.Write(piece);
-                    Console.Out.Flush();
-                }, cancel.Token);
+                    var one = generator.Generate(text, n, sampling, piece =>
+                    {
+                        Console.Out.Write(piece);
+                        Console.Out.Flush();
+                    }, cancel.Token);
+                    result = result is null ? one : result with
+                    {
+                        PromptTokens = result.PromptTokens + one.PromptTokens,
+                        GeneratedTokens = result.GeneratedTokens + one.GeneratedTokens,
+                        PrefillSeconds = result.PrefillSeconds + one.PrefillSeconds,
+                        DecodeSeconds = result.DecodeSeconds + one.DecodeSeconds,
+                        Stop = one.Stop,
+                    };
+                }
+                finally
+                {
+                    Console.Out.WriteLine();
+                }
             }
-            finally
-            {
-                Console.Out.WriteLine();
-            }
+            var total = result!;
             Console.Error.WriteLine(
-                $"prefill: {result.PromptTokens} tokens, {result.PrefillTokensPerSecond:F1} tok/s | " +
-                $"decode: {result.GeneratedTokens} tokens, {result.DecodeTokensPerSecond:F1} tok/s | " +
-                $"stop: {result.Stop} | threads: {model.Pool.ThreadCount} | seed: {seedValue}");
+                $"prefill: {total.PromptTokens} tokens, {total.PrefillTokensPerSecond:F1} tok/s | " +
+                $"decode: {total.GeneratedTokens} tokens, {total.DecodeTokensPerSecond:F1} tok/s | " +
+                $"stop: {total.Stop} | threads: {model.Pool.ThreadCount} | seed: {seedValue}");
             if (experts.Options.Offloads)
             {
                 var stats = experts.Stats.Snapshot();
                 Console.Error.WriteLine($"{experts.Summary}\n{stats}");
                 if (p.GetValue(expertStats)) Console.Error.WriteLine(stats.PerLayerText());
             }
-            if (speculation is not null) Console.Error.WriteLine($"{speculation.Draft.Description}\n{experts.Stats.Speculation.Snapshot()}");
+            if (speculation is not null)
+            {
+                Console.Error.WriteLine($"{speculation.Draft.Description}\n{experts.Stats.Speculation.Snapshot()}");
+                if (experts.Cache is { } cache)
+                    Console.Error.WriteLine($"expert memory: cache {cache.SlotCount * cache.SlotBytes / 1e6:F1} MB + draft {speculation.Draft.ResidentBytes / 1e6:F1} MB = " +
+                        $"{(cache.SlotCount * cache.SlotBytes + speculation.Draft.ResidentBytes) / 1e6:F1} MB");
+            }
             if (speculation?.Governor?.Report() is { } governor)
                 Console.Error.WriteLine($"governor: k* = {governor.Depth}; predicted {governor.PredictedThroughput:F1} tok/s at k*, " +
                     $"forecast {governor.ForecastThroughput:F1} vs measured {governor.MeasuredThroughput:F1} tok/s over the last {governor.Cycles} cycles");
-            if (common.SaveTrace(p, experts) is { } saved) Console.Error.WriteLine(saved);
+            if (common.SaveTrace(p, experts, speculation) is { } saved) Console.Error.WriteLine(saved);
             return 0;
         });
         return command;

@@ -40,7 +40,8 @@ public static class TraceCommand
             double? linkGBps = p.GetValue(link);
             if (linkGBps is { } g && !(g > 0 && g < 1e6)) throw new ArgumentException($"--link-bandwidth {g} must be a positive number of GB/s");
 
-            var trace = ExpertTrace.Load(path);
+            // A speculative run's cache saw the target's verification passes, rejected drafts included.
+            var trace = SpeculationTrace.IsSpeculationTrace(path) ? SpeculationTrace.Load(path).Target : ExpertTrace.Load(path);
             var shape = trace.Shape;
             var accesses = new TraceAccesses(trace);
             var rows = TraceAnalysis.HitRates(accesses, budgetList, policyList);

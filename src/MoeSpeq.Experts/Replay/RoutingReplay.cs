@@ -66,6 +66,22 @@ public sealed class RoutingReplay
     public void Choose(int token, int moe, Span<int> ids, Span<float> weights)
     {
         var (t, m) = Source(token, moe);
+        ChooseFrom(t, m, moe, ids, weights);
+    }
+
+    /// <summary>
+    /// The choice at target MoE index <paramref name="moe"/> from the recorded token <paramref name="sourceToken"/>
+    /// itself, for callers that map tokens their own way (a speculative replay maps cycles, not positions); the
+    /// source layer is <c>moe mod</c> <see cref="SourceMoeLayers"/>.
+    /// </summary>
+    public void ChooseRecorded(int sourceToken, int moe, Span<int> ids, Span<float> weights) =>
+        ChooseFrom(sourceToken, moe % _sourceMoe, moe, ids, weights);
+
+    /// <summary>MoE layers in the recorded trace: target MoE layer m replays source layer m mod this.</summary>
+    public int SourceMoeLayers => _sourceMoe;
+
+    void ChooseFrom(int t, int m, int moe, Span<int> ids, Span<float> weights)
+    {
         Fold(_source.Probabilities(t, m), moe, _folded);
         Router.TopK(_folded, ids);
         float sum = 0;

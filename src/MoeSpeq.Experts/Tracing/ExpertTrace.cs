@@ -121,6 +121,28 @@ public sealed class ExpertTrace
             Shape.HasProbabilities ? _lookahead.AsSpan(row * Shape.Depth * e, Shape.Depth * e) : default);
     }
 
+    /// <summary>
+    /// Appends a forward pass holding copies of <paramref name="tokens"/> rows of <paramref name="source"/> from
+    /// <paramref name="firstToken"/>: how a speculative run's routing is cut down to the tokens it kept.
+    /// </summary>
+    internal void AppendStep(ExpertTrace source, int firstToken, int tokens, double computeSeconds, bool sequenceStart)
+    {
+        if (source.Shape.MoeLayerCount != Shape.MoeLayerCount || source.Shape.Experts != Shape.Experts || source.Shape.K != Shape.K
+            || source.Shape.HasProbabilities != Shape.HasProbabilities || source.Shape.Depth != Shape.Depth)
+            throw new ArgumentException("the source trace has another routing shape", nameof(source));
+        int to = TokenCount;
+        BeginStep(tokens, sequenceStart);
+        EndStep(computeSeconds);
+        int rows = RowsPerToken * tokens, from = source.Row(firstToken, 0), at = to * RowsPerToken;
+        source.Row(firstToken + tokens - 1, 0);
+        int k = Shape.K, e = Shape.Experts;
+        source._ids.AsSpan(from * k, rows * k).CopyTo(_ids.AsSpan(at * k));
+        source._weights.AsSpan(from * k, rows * k).CopyTo(_weights.AsSpan(at * k));
+        if (!Shape.HasProbabilities) return;
+        source._probs.AsSpan(from * e, rows * e).CopyTo(_probs.AsSpan(at * e));
+        source._lookahead.AsSpan(from * Shape.Depth * e, rows * Shape.Depth * e).CopyTo(_lookahead.AsSpan(at * Shape.Depth * e));
+    }
+
     static void Grow<T>(ref T[] array, int needed)
     {
         if (array.Length >= needed) return;
