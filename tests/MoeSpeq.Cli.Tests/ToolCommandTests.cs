@@ -194,4 +194,48 @@ public class ToolCommandTests
         Assert.True(json.GetProperty("decode_limit_tokens_per_second").GetDouble() > 0);
         Assert.True(json.GetProperty("prefill_tokens_per_second").GetDouble() > 0);
     }
+
+    [Fact]
+    public void BenchSpeculateReplaysARecordedSelfDraftRunInTheFigure13Structure()
+    {
+        string dir = Directory.CreateTempSubdirectory("moespeq-bench-spec").FullName;
+        try
+        {
+            string prompts = Path.Combine(dir, "prompts.txt"), trace = Path.Combine(dir, "spec.trace");
+            File.WriteAllLines(prompts, ["Returns a value that indicates", "", "The function returns"]);
+            var record = CliRunner.Run("run", "-f", prompts, "-n", "12", "--speculate", "2", "--trace", trace);
+            Assert.True(record.ExitCode == 0, record.Stderr);
+            Assert.Contains("speculation trace:", record.Stderr);
+            Assert.Contains("The function returns", record.Stdout);
+
+            var o = CliRunner.Run("bench", "-m", MoeSpeq.TestSupport.TestPaths.DemoModel, "--speculate", "--slow-tier", "host", "--link-bandwidth", "2",
+                "--routing-replay", trace, "--budgets", "25%", "--max-k", "2", "-n", "4", "--warmup", "2", "--link-sweep", "1", "--json");
+            Assert.True(o.ExitCode == 0, o.Stderr);
+            var json = JsonDocument.Parse(o.Stdout).RootElement;
+            Assert.True(json.GetProperty("full_miss_load_to_compute_ratio").GetDouble() > 0);
+            var rows = json.GetProperty("rows").EnumerateArray().ToList();
+            string[] kinds = [.. rows.Select(r => r.GetProperty("kind").GetString()!)];
+            // Per budget (a), (b)-SC, (b)-SM, k = 1, 2 and the governor; then k = 1, 2 and the governor at the swept link.
+            Assert.Equal(["(a)", "(b)-SC", "(b)-SM", "(c)", "(c)", "(d)", "(c)", "(c)", "(d)"], kinds);
+            var sc = rows[1];
+            var sm = rows[2];
+            var k1 = rows[3];
+            Assert.True(k1.GetProperty("draft_bytes").GetInt64() > 0);
+            Assert.Equal(sc.GetProperty("cache_bytes").GetInt64(), k1.GetProperty("cache_bytes").GetInt64());
+            // SM holds the speculative rows' total memory as cache (up to one slot).
+            long total = k1.GetProperty("cache_bytes").GetInt64() + k1.GetProperty("draft_bytes").GetInt64();
+            long smCache = sm.GetProperty("cache_bytes").GetInt64();
+            Assert.InRange(smCache, total - k1.GetProperty("cache_bytes").GetInt64() / 2, total);
+            Assert.All(rows, r => Assert.True(r.GetProperty("decode_tokens_per_second").GetDouble() > 0));
+            Assert.True(rows[4].GetProperty("tokens_per_cycle").GetDouble() >= 1);
+
+            var bad = CliRunner.Run("bench", "-m", MoeSpeq.TestSupport.TestPaths.DemoModel, "--speculate", "--slow-tier", "host", "--routing-replay", trace, "--max-k", "3");
+            Assert.Equal(2, bad.ExitCode);
+            Assert.Contains("drafted 2 tokens per cycle", bad.Stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
