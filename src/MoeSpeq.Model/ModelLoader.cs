@@ -18,6 +18,9 @@ public static class ModelLoader
         var file = GgufFile.Open(path);
         try
         {
+            // llama.cpp marks models "model" and LoRA adapters "adapter"; a file of another kind has no model to load.
+            if (file.Header.GetString("general.type") is { } kind && kind != "model")
+                throw new ModelLoadException($"{Path.GetFileName(path)} is not a model: its general.type is \"{kind}\"");
             string arch = file.Header.GetString("general.architecture") ?? throw new ModelLoadException("general.architecture is missing");
             if (!Architectures.TryGetValue(arch, out var build))
                 throw new ModelLoadException($"architecture \"{arch}\" is not supported (supported: {string.Join(", ", Architectures.Keys)})");

@@ -1,5 +1,3 @@
-using MoeSpeq.Experts;
-using MoeSpeq.Experts.Tiers;
 using MoeSpeq.Model;
 using MoeSpeq.Model.Experts;
 using MoeSpeq.Tensors;
@@ -8,10 +6,11 @@ namespace MoeSpeq.Speculative;
 
 /// <summary>
 /// Resident low-bit copies of every routed expert, the experts of the self-draft: the target's own expert matrices
-/// requantized to a small type (Q4_0, Q4_K, Q2_K) at load, all held in one block of anonymous memory. Routers,
-/// attention, norms and embeddings are not copied: the self-draft uses the target's. When the target's experts live
-/// in a slow tier they are read once from the model file for the conversion (O_DIRECT, so the page cache does not
-/// keep them) and never again.
+/// requantized to a small type (Q4_0, Q4_K, Q2_K) at load (<see cref="Build"/>) or read from a file that
+/// <c>moespeq make-draft</c> wrote ahead of time (<see cref="Load"/>), all held in one block of anonymous memory.
+/// Routers, attention, norms and embeddings are not copied: the self-draft uses the target's. When the target's
+/// experts live in a slow tier they are read once from the model file for the conversion (O_DIRECT, so the page
+/// cache does not keep them) and never again.
 /// </summary>
 public sealed unsafe class DraftExperts : IDisposable
 {
@@ -26,12 +25,13 @@ public sealed unsafe class DraftExperts : IDisposable
 
     readonly WeightArena _memory;
 
-    DraftExperts(WeightArena memory, ExpertWeights[][] layers, GgmlType requested, IReadOnlySet<GgmlType> used)
+    internal DraftExperts(WeightArena memory, ExpertWeights[][] layers, GgmlType requested, IReadOnlySet<GgmlType> used, string origin)
     {
         _memory = memory;
         Layers = layers;
         RequestedType = requested;
         UsedTypes = used;
+        Origin = origin;
     }
 
     /// <summary>[layer][expert] low-bit weights; an empty array for a dense layer.</summary>
@@ -40,10 +40,12 @@ public sealed unsafe class DraftExperts : IDisposable
     /// <summary>Types actually written: a matrix whose rows are not whole blocks of the requested type falls back to Q4_0, then F16.</summary>
     public IReadOnlySet<GgmlType> UsedTypes { get; }
     public long ResidentBytes => _memory.Used;
+    /// <summary>Where the experts came from: "built at load", or "read from FILE".</summary>
+    public string Origin { get; }
 
     public string Description =>
-        $"self-draft: {RequestedType} experts{(UsedTypes.SetEquals([RequestedType]) ? "" : $" ({string.Join(", ", UsedTypes.Order())} where rows are not whole {RequestedType} blocks)")}, " +
-        $"{ResidentBytes / 1e6:F1} MB resident";
+        $"self-draft: {RequestedType} experts{(UsedTypes.SetEquals([RequestedType]) ? "" : $" ({string.Join(", ", UsedTypes.Order())} where rows are not whole {RequestedType} blocks)")} " +
+        $"{Origin}, {ResidentBytes / 1e6:F1} MB resident";
 
     /// <summary>The type a matrix of <paramref name="cols"/> columns is stored in when <paramref name="requested"/> is asked for.</summary>
     public static GgmlType TypeFor(GgmlType requested, int cols)
@@ -59,7 +61,7 @@ public sealed unsafe class DraftExperts : IDisposable
     /// </summary>
     public static DraftExperts Build(ExpertLayout layout, GgmlType type, int threads, Action<int, int>? progress = null)
     {
-        if (!Quantize.Supports(type) || !VecDot.Supports(type)) throw new ArgumentException($"{type} cannot hold draft experts");
+        CheckRequestable(type);
         var keys = new List<ExpertKey>();
         long bytes = 0;
         var used = new HashSet<GgmlType>();
@@ -84,27 +86,29 @@ public sealed unsafe class DraftExperts : IDisposable
                 var src = layout.Layers[key.Layer][key.Expert];
                 layers[key.Layer][key.Expert] = new ExpertWeights(Place(memory, src.Gate, type), Place(memory, src.Up, type), Place(memory, src.Down, type));
             }
-            using var source = ExpertSource.Open(layout);
+            using var requantizer = ExpertRequantizer.Open(layout);
             int done = 0;
-            Parallel.For(0, keys.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) },
-                () => source.NewReader(), (i, _, reader) =>
-                {
-                    var key = keys[i];
-                    var src = reader.Read(key);
-                    var dst = layers[key.Layer][key.Expert];
-                    Convert(src.Gate, dst.Gate);
-                    Convert(src.Up, dst.Up);
-                    Convert(src.Down, dst.Down);
-                    progress?.Invoke(Interlocked.Increment(ref done), keys.Count);
-                    return reader;
-                }, reader => reader.Dispose());
-            return new DraftExperts(memory, layers, type, used);
+            requantizer.Convert(keys, layers, threads, () => progress?.Invoke(Interlocked.Increment(ref done), keys.Count));
+            return new DraftExperts(memory, layers, type, used, "built at load");
         }
         catch
         {
             memory.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Reads the draft experts that <c>moespeq make-draft</c> wrote to <paramref name="path"/> for the target of
+    /// <paramref name="layout"/> into resident memory, after checking that the file was made from this very target
+    /// (<see cref="DraftExpertsFile"/>); a file that was not throws <see cref="DraftExpertsFileException"/>.
+    /// </summary>
+    public static DraftExperts Load(string path, ExpertLayout layout) => DraftExpertsFile.Read(path, layout);
+
+    /// <summary>Throws unless <paramref name="type"/> can be asked for: one the quantizer writes and the kernels multiply.</summary>
+    internal static void CheckRequestable(GgmlType type)
+    {
+        if (!Quantize.Supports(type) || !VecDot.Supports(type)) throw new ArgumentException($"{type} cannot hold draft experts");
     }
 
     static WeightMatrix[] Matrices(in ExpertWeights w) => [w.Gate, w.Up, w.Down];
@@ -115,55 +119,5 @@ public sealed unsafe class DraftExperts : IDisposable
         return new WeightMatrix(t, src.Rows, src.Cols, memory.Allocate((long)GgmlTypeInfo.RowBytes(t, src.Cols) * src.Rows));
     }
 
-    /// <summary>Row by row: dequantize the target's row, quantize it to the draft's type.</summary>
-    static void Convert(in WeightMatrix src, in WeightMatrix dst)
-    {
-        var row = new float[src.Cols];
-        int dstRowBytes = dst.RowBytes;
-        for (int r = 0; r < src.Rows; r++)
-        {
-            Dequantize.Row(src.Type, src.Row(r), row);
-            Quantize.Row(dst.Type, row, new Span<byte>(dst.Data + (long)r * dstRowBytes, dstRowBytes));
-        }
-    }
-
     public void Dispose() => _memory.Dispose();
-
-    /// <summary>Where the target's expert bytes come from for the conversion: memory when loaded, else the model file.</summary>
-    sealed class ExpertSource : IDisposable
-    {
-        readonly ExpertLayout _layout;
-        readonly ISlowTier? _tier;
-        readonly ExpertCatalog? _catalog;
-
-        ExpertSource(ExpertLayout layout, ISlowTier? tier, ExpertCatalog? catalog) => (_layout, _tier, _catalog) = (layout, tier, catalog);
-
-        public static ExpertSource Open(ExpertLayout layout)
-        {
-            if (layout.Weights.LoadExperts) return new ExpertSource(layout, null, null);
-            var tier = new DiskTier(layout.File.Path);
-            return new ExpertSource(layout, tier, new ExpertCatalog(layout, tier.Alignment));
-        }
-
-        public Reader NewReader() => new(this);
-
-        public void Dispose() => _tier?.Dispose();
-
-        public sealed class Reader(ExpertSource source) : IDisposable
-        {
-            readonly WeightArena? _scratch = source._catalog is { } c ? new WeightArena(c.SlotBytes + 4096) : null;
-
-            public ExpertWeights Read(ExpertKey key)
-            {
-                if (source._tier is not { } tier || source._catalog is not { } catalog || _scratch is null)
-                    return source._layout.Layers[key.Layer][key.Expert];
-                // Direct reads land on an aligned address: the arena's base is 2 MiB-aligned.
-                byte* slot = _scratch.Base;
-                foreach (var read in catalog.ReadsOf(key)) tier.Read(read.FileOffset, read.Length, slot + read.SlotOffset, CancellationToken.None);
-                return catalog.Weights(key, slot);
-            }
-
-            public void Dispose() => _scratch?.Dispose();
-        }
-    }
 }

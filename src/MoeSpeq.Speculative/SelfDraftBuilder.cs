@@ -10,12 +10,19 @@ namespace MoeSpeq.Speculative;
 /// <summary>
 /// Builds a self-draft while the target loads: <see cref="Attach"/> wraps the expert executor that the expert
 /// runtime chose (resident or offloaded) in a <see cref="SelfDraftExecutor"/> whose draft mode runs low-bit copies
-/// of the experts, and <see cref="Create"/> returns the draft once the model exists. When the runtime records a trace
-/// the draft's routing is recorded too (<see cref="SpeculationRecorder"/>); given a recorded run to
-/// <see cref="Replay"/>, both the draft's and the target's routing and the acceptance are replayed from it.
+/// of the experts, converted at load or read from a make-draft file as <paramref name="experts"/> says, and
+/// <see cref="Create"/> returns the draft once the model exists. When the runtime records a trace the draft's
+/// routing is recorded too (<see cref="SpeculationRecorder"/>); given a recorded run to <see cref="Replay"/>, both
+/// the draft's and the target's routing and the acceptance are replayed from it.
 /// </summary>
-public sealed class SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRuntime runtime)
+public sealed class SelfDraftBuilder(DraftExpertsSource experts, int maxDepth, ExpertRuntime runtime)
 {
+    /// <summary>A self-draft whose experts are converted to <paramref name="expertType"/> at load.</summary>
+    public SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRuntime runtime)
+        : this(new DraftExpertsSource.AtLoad(expertType), maxDepth, runtime)
+    {
+    }
+
     SelfDraftExecutor? _executor;
     DraftExperts? _experts;
     SpeculativeRoutingReplay? _replaying;
@@ -30,7 +37,7 @@ public sealed class SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRu
     /// <summary>The replay, once the model is loaded with <see cref="Replay"/>.</summary>
     public SpeculativeRoutingReplay? Replaying => _replaying;
 
-    /// <summary>Called with (experts converted, total) while the draft experts are built.</summary>
+    /// <summary>Called with (experts converted, total) while the draft experts are built at load.</summary>
     public Action<int, int>? Progress { get; init; }
 
     /// <summary>Model options whose expert executor can also draft; <paramref name="options"/> has the runtime attached already.</summary>
@@ -44,7 +51,7 @@ public sealed class SelfDraftBuilder(GgmlType expertType, int maxDepth, ExpertRu
                 var targetExecutor = options.BuildExpertExecutor(layout);
                 try
                 {
-                    _experts = DraftExperts.Build(layout, expertType, options.Threads, Progress);
+                    _experts = experts.Create(layout, options.Threads, Progress);
                     IExpertExecutor draftExecutor = new OwningExecutor(
                         layout.ResidentExecutor(maxBatch: 1, _experts.Layers),
                         _experts);

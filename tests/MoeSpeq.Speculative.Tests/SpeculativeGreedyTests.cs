@@ -22,11 +22,11 @@ public sealed class SpeculativeGreedyTests
     const int Tokens = 40;
 
     /// <summary>Loads <paramref name="path"/> with a self-draft; returns the plain greedy ids and those of each speculation setting.</summary>
-    static (int[] Plain, int[][] Speculative, SpeculationStats.Values Stats) Run(string path, OffloadOptions offload, string draftType, params string[] settings)
+    static (int[] Plain, int[][] Speculative, SpeculationStats.Values Stats) Run(string path, OffloadOptions offload, DraftExpertsSource experts, params string[] settings)
     {
         var runtime = new ExpertRuntime(offload, (catalog, p) => SlowTiers.Open(offload, catalog, p));
         int maxDepth = 8;
-        var builder = new SelfDraftBuilder(DraftExperts.Types[draftType], maxDepth, runtime);
+        var builder = new SelfDraftBuilder(experts, maxDepth, runtime);
         using var model = ModelLoader.Load(path, builder.Attach(runtime.Attach(new ModelOptions { Threads = 2, MaxBatch = 16 })));
         using var draft = builder.Create(model);
         var tokenizer = Tokenizer.FromGguf(model.File.Header);
@@ -58,9 +58,13 @@ public sealed class SpeculativeGreedyTests
         return [.. ids];
     }
 
-    static void AssertAllEqual(string path, OffloadOptions offload, string draftType = "q4_0", params string[] settings)
+    static void AssertAllEqual(string path, OffloadOptions offload, string draftType = "q4_0", params string[] settings) =>
+        AssertAllEqual(path, offload, new DraftExpertsSource.AtLoad(DraftExperts.Types[draftType]), settings);
+
+    /// <summary>Plain greedy and greedy under each speculation setting give the same ids with a self-draft of <paramref name="experts"/>.</summary>
+    internal static void AssertAllEqual(string path, OffloadOptions offload, DraftExpertsSource experts, params string[] settings)
     {
-        var (plain, speculative, stats) = Run(path, offload, draftType, settings);
+        var (plain, speculative, stats) = Run(path, offload, experts, settings);
         Assert.NotEmpty(plain);
         for (int i = 0; i < settings.Length; i++)
             Assert.True(plain.SequenceEqual(speculative[i]),

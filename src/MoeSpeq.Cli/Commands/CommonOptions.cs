@@ -89,7 +89,7 @@ public sealed class CommonOptions
     };
     public Option<string> DraftExperts { get; } = new("--draft-experts")
     {
-        Description = $"self-draft expert type, built at load from the target's experts: {string.Join(", ", Speculative.DraftExperts.Types.Keys)}",
+        Description = $"the self-draft's experts: a type to build them in at load from the target's ({string.Join(", ", Speculative.DraftExperts.Types.Keys)}), or a file written by make-draft from this target",
         DefaultValueFactory = _ => "q4_0",
     };
 
@@ -179,14 +179,13 @@ public sealed class CommonOptions
 
     /// <summary>
     /// Loads the model as <see cref="Load(ParseResult, out ExpertRuntime)"/> does and, when --speculate asks for it,
-    /// with its draft: the self-draft built at load, or the --draft model; <paramref name="speculation"/> is null when decoding is plain.
+    /// with its draft: the self-draft (experts built at load or read from a make-draft file), or the --draft model;
+    /// <paramref name="speculation"/> is null when decoding is plain.
     /// </summary>
     public LanguageModel Load(ParseResult p, out ExpertRuntime experts, out SpeculativeDecoding? speculation)
     {
         var options = SpeculationOptions.Parse(p.GetValue(Speculate)!, p.GetValue(MaxK));
-        string expertType = p.GetValue(DraftExperts)!;
-        if (!Speculative.DraftExperts.Types.TryGetValue(expertType, out var type))
-            throw new ArgumentException($"--draft-experts {expertType}: choose from {string.Join(", ", Speculative.DraftExperts.Types.Keys)}");
+        var draftExperts = ParseDraftExperts(p);
         if (!options.Enabled)
         {
             speculation = null;
@@ -208,7 +207,7 @@ public sealed class CommonOptions
             experts = experts.With(experts.Options with { RoutingReplay = null });
         }
         var modelOptions = experts.Attach(Options(p, threads, Math.Max(batch, options.MaxDepth + 1)));
-        var selfDraft = draftPath is null ? new SelfDraftBuilder(type, depth, experts) { Replay = replay } : null;
+        var selfDraft = draftPath is null ? new SelfDraftBuilder(draftExperts, depth, experts) { Replay = replay } : null;
         var modelDraft = draftPath is null ? null : new ModelDraftBuilder(depth, experts);
         var model = ModelProgress.Load(ModelPath(p), selfDraft?.Attach(modelOptions) ?? modelDraft!.Attach(modelOptions));
         try
@@ -223,6 +222,19 @@ public sealed class CommonOptions
         {
             model.Dispose();
             throw;
+        }
+    }
+
+    DraftExpertsSource ParseDraftExperts(ParseResult p)
+    {
+        string text = p.GetValue(DraftExperts)!;
+        try
+        {
+            return DraftExpertsSource.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"--draft-experts: {e.Message}", e);
         }
     }
 
