@@ -27,6 +27,7 @@ public static class CliApp
         root.Subcommands.Add(RepackCommand.Create());
         root.Subcommands.Add(MakeModelCommand.Create());
         root.Subcommands.Add(TraceCommand.Create());
+        root.Subcommands.Add(RooflineCommand.Create());
         return root;
     }
 
