@@ -28,6 +28,7 @@ public static class CliApp
         root.Subcommands.Add(MakeDraftCommand.Create());
         root.Subcommands.Add(MakeModelCommand.Create());
         root.Subcommands.Add(TraceCommand.Create());
+        root.Subcommands.Add(RooflineCommand.Create());
         return root;
     }
 

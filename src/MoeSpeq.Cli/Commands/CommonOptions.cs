@@ -120,7 +120,14 @@ public sealed class CommonOptions
     /// <summary>Adds the speculation flags, for the commands that generate.</summary>
     public void AddSpeculationTo(Command command)
     {
-        foreach (var o in new Option[] { Speculate, MaxK, DraftExperts, Draft }) command.Options.Add(o);
+        command.Options.Add(Speculate);
+        AddDraftTo(command);
+    }
+
+    /// <summary>Adds the draft flags without --speculate, for commands that always let the governor choose k (<see cref="LoadGoverned"/>).</summary>
+    public void AddDraftTo(Command command)
+    {
+        foreach (var o in new Option[] { MaxK, DraftExperts, Draft }) command.Options.Add(o);
     }
 
     /// <summary>The expert runtime the offloading flags describe (resident when --slow-tier is).</summary>
@@ -182,9 +189,19 @@ public sealed class CommonOptions
     /// with its draft: the self-draft (experts built at load or read from a make-draft file), or the --draft model;
     /// <paramref name="speculation"/> is null when decoding is plain.
     /// </summary>
-    public LanguageModel Load(ParseResult p, out ExpertRuntime experts, out SpeculativeDecoding? speculation)
+    public LanguageModel Load(ParseResult p, out ExpertRuntime experts, out SpeculativeDecoding? speculation) =>
+        Load(p, SpeculationOptions.Parse(p.GetValue(Speculate)!, p.GetValue(MaxK)), out experts, out speculation);
+
+    /// <summary>Loads the model with its draft and the governor choosing k up to --max-k, as <c>--speculate auto</c> would.</summary>
+    public LanguageModel LoadGoverned(ParseResult p, out ExpertRuntime experts, out SpeculativeDecoding speculation)
     {
-        var options = SpeculationOptions.Parse(p.GetValue(Speculate)!, p.GetValue(MaxK));
+        var model = Load(p, SpeculationOptions.Parse("auto", p.GetValue(MaxK)), out experts, out var governed);
+        speculation = governed!;
+        return model;
+    }
+
+    LanguageModel Load(ParseResult p, SpeculationOptions options, out ExpertRuntime experts, out SpeculativeDecoding? speculation)
+    {
         var draftExperts = ParseDraftExperts(p);
         if (!options.Enabled)
         {

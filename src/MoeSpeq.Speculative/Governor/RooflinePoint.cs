@@ -2,7 +2,9 @@ namespace MoeSpeq.Speculative.Governor;
 
 /// <summary>
 /// One depth of the Amortization Roofline, as <c>moespeq roofline</c> plots it. Tokens are those a cycle yields,
-/// <c>1 + k_accept(k)</c>, so every rate here is comparable with measured decode tokens/s.
+/// <c>1 + k_accept(k)</c>, so every rate here is comparable with measured decode tokens/s. Predicted by
+/// <see cref="AmortizationRoofline"/>; or achieved, from <see cref="MeasuredRoofline"/>, where the expectations are
+/// means over the cycles run.
 /// </summary>
 /// <param name="Depth">k, the draft depth.</param>
 /// <param name="ExpectedTokens"><c>1 + k_accept(k)</c>: expected accepted draft tokens plus the token verification yields.</param>

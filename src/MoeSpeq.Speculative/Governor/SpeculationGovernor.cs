@@ -8,18 +8,21 @@ namespace MoeSpeq.Speculative.Governor;
 /// <remarks>
 /// The decode loop calls <see cref="ChooseDepth"/> before a cycle and <see cref="ObserveCycle"/> after it; neither
 /// allocates once the governor is built. A model that has written a depth off never measures it again, so every
-/// <see cref="GovernorOptions.ProbeInterval"/>-th choice runs one depth deeper than k*.
+/// <see cref="GovernorOptions.ProbeInterval"/>-th choice runs one depth deeper than k*. Every cycle also goes into
+/// <see cref="Measured"/>, what each depth achieved, to set beside the prediction.
 /// </remarks>
 public sealed class SpeculationGovernor
 {
     readonly AcceptanceEstimate _acceptance;
     readonly CycleCostModel _costs;
     readonly AmortizationRoofline _model;
+    readonly MeasuredRoofline _measured;
     readonly int _probeInterval;
     // Ring of the recent cycles: [MeasurementWindow] each.
     readonly double[] _tokens, _seconds, _forecastTokens, _forecastSeconds;
     int _next, _filled;
     long _choices;
+    int? _fixedDepth;
 
     /// <summary>A governor with <paramref name="options"/> (defaults when null).</summary>
     public SpeculationGovernor(GovernorOptions? options = null)
@@ -29,6 +32,7 @@ public sealed class SpeculationGovernor
         _acceptance = new AcceptanceEstimate(Options.MaxDepth, Options.AcceptancePrior, Options.AcceptanceSmoothing);
         _costs = new CycleCostModel(Options);
         _model = new AmortizationRoofline(_acceptance, _costs);
+        _measured = new MeasuredRoofline(Options.MaxDepth);
         _probeInterval = Options.ProbeInterval;
         int window = Options.MeasurementWindow;
         _tokens = new double[window];
@@ -47,16 +51,35 @@ public sealed class SpeculationGovernor
     public CycleCostModel Costs => _costs;
     /// <summary>The throughput model over both.</summary>
     public AmortizationRoofline Model => _model;
+    /// <summary>What the observed cycles achieved at each depth.</summary>
+    public MeasuredRoofline Measured => _measured;
+
+    /// <summary>
+    /// A depth <see cref="ChooseDepth"/> returns in place of the model's choice (null: the model chooses). The cycles
+    /// are observed as usual, so sweeping it over 0..MaxDepth measures every depth with real cycles.
+    /// </summary>
+    public int? FixedDepth
+    {
+        get => _fixedDepth;
+        set
+        {
+            if (value is { } k && (k < 0 || k > MaxDepth))
+                throw new ArgumentOutOfRangeException(nameof(value), k, $"must be in 0..{MaxDepth}");
+            _fixedDepth = value;
+        }
+    }
 
     /// <summary>k*, the depth of highest predicted throughput.</summary>
     public int BestDepth() => _model.BestDepth();
 
     /// <summary>
     /// The depth to draft next: k*, except that every <see cref="GovernorOptions.ProbeInterval"/>-th call returns
-    /// k* + 1 (when k* &lt; MaxDepth) so the model keeps measuring the next depth up.
+    /// k* + 1 (when k* &lt; MaxDepth) so the model keeps measuring the next depth up. <see cref="FixedDepth"/>, when
+    /// set, instead, without advancing the probe count.
     /// </summary>
     public int ChooseDepth()
     {
+        if (_fixedDepth is { } fixedDepth) return fixedDepth;
         int best = _model.BestDepth();
         _choices++;
         if (_probeInterval > 0 && _choices % _probeInterval == 0 && best < MaxDepth) return best + 1;
@@ -81,6 +104,7 @@ public sealed class SpeculationGovernor
 
         _acceptance.Observe(k, observation.Accepted);
         _costs.Observe(observation);
+        _measured.Observe(observation);
     }
 
     /// <summary>Predicted Θ(k) in tokens per second.</summary>
@@ -104,6 +128,12 @@ public sealed class SpeculationGovernor
 
     /// <summary>The roofline at every depth, what <c>moespeq roofline</c> plots.</summary>
     public IReadOnlyList<RooflinePoint> Roofline() => _model.Points();
+
+    /// <summary>
+    /// What the cycles achieved at every depth that ran (<see cref="MeasuredRoofline.Points"/>), the stall turned into
+    /// bytes at the model's B_link so these points and <see cref="Roofline"/> share one link roof.
+    /// </summary>
+    public IReadOnlyList<RooflinePoint> MeasuredPoints() => _measured.Points(_costs.LinkBytesPerSecond);
 
     double Ratio(double[] tokens, double[] seconds)
     {
