@@ -201,11 +201,19 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
         byte* memory = _cache.SlotMemory(slot);
         long start = Stopwatch.GetTimestamp();
         long bytes = 0;
-        foreach (var read in _catalog.ReadsOf(key))
+        _stats.BeginRead();
+        try
         {
-            cancel.ThrowIfCancellationRequested();
-            _tier.Read(read.FileOffset, read.Length, memory + read.SlotOffset, cancel);
-            bytes += read.Length;
+            foreach (var read in _catalog.ReadsOf(key))
+            {
+                cancel.ThrowIfCancellationRequested();
+                _tier.Read(read.FileOffset, read.Length, memory + read.SlotOffset, cancel);
+                bytes += read.Length;
+            }
+        }
+        finally
+        {
+            _stats.EndRead();
         }
         Interlocked.Add(ref _stats.ReadTicks, Stopwatch.GetTimestamp() - start);
         Interlocked.Add(ref _stats.BytesRead, bytes);

@@ -12,6 +12,11 @@ namespace MoeSpeq.Experts;
 public sealed class ExpertStats
 {
     internal long Hits, Misses, LateHits, BytesRead, ReadTicks, StallTicks, Accesses;
+    // Wall time with at least one read in flight: bytes over it is the tier's bandwidth as reads actually used it,
+    // whether one thread read or several shared the link (summed per-thread read time counts a shared link's queue).
+    long _busyTicks, _busySince;
+    int _inFlight;
+    readonly Lock _busy = new();
     internal long PrefetchIssued, PrefetchLoaded, PrefetchUsed, PrefetchWasted, PrefetchDropped;
     internal long PredictedTrue, Predicted, Actual;
     long[] _layerPredicted = [], _layerPredictedTrue = [], _layerActual = [];
@@ -88,8 +93,23 @@ public sealed class ExpertStats
     }
 
     /// <summary>Running totals without a snapshot's allocation, for a decode loop that measures each cycle.</summary>
-    public (long BytesRead, long Accesses, long Hits, long ReadTicks, long StallTicks) Totals =>
-        (Read(ref BytesRead), Read(ref Accesses), Read(ref Hits), Read(ref ReadTicks), Read(ref StallTicks));
+    /// <remarks><c>BusyTicks</c> is the wall time with a read in flight, up to the last read that finished.</remarks>
+    public (long BytesRead, long Accesses, long Hits, long ReadTicks, long StallTicks, long BusyTicks) Totals =>
+        (Read(ref BytesRead), Read(ref Accesses), Read(ref Hits), Read(ref ReadTicks), Read(ref StallTicks), Read(ref _busyTicks));
+
+    /// <summary>A read from the slow tier starts (I/O threads).</summary>
+    internal void BeginRead()
+    {
+        lock (_busy)
+            if (_inFlight++ == 0) _busySince = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>A read from the slow tier ends, done or failed.</summary>
+    internal void EndRead()
+    {
+        lock (_busy)
+            if (--_inFlight == 0) Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - _busySince);
+    }
 
     public Values Snapshot()
     {
@@ -107,6 +127,7 @@ public sealed class ExpertStats
     public void Reset()
     {
         Hits = Misses = LateHits = BytesRead = ReadTicks = StallTicks = Accesses = 0;
+        Interlocked.Exchange(ref _busyTicks, 0);
         PrefetchIssued = PrefetchLoaded = PrefetchUsed = PrefetchWasted = PrefetchDropped = 0;
         PredictedTrue = Predicted = Actual = 0;
         Array.Clear(_layerPredicted);

@@ -207,7 +207,7 @@ public sealed class Generator
             if (s.Governor is { } governor)
             {
                 double stall = Stopwatch.GetElapsedTime(verifying.StallTicks, after.StallTicks).TotalSeconds;
-                double reading = Stopwatch.GetElapsedTime(before.ReadTicks, after.ReadTicks).TotalSeconds / s.IoThreads;
+                double reading = Stopwatch.GetElapsedTime(before.BusyTicks, after.BusyTicks).TotalSeconds;
                 long bytes = after.BytesRead - before.BytesRead;
                 governor.ObserveCycle(new CycleObservation
                 {

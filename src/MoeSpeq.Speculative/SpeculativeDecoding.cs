@@ -26,7 +26,4 @@ public sealed record SpeculativeDecoding(IDraft Draft, SpeculationOptions Option
 
     /// <summary>S_expert: bytes one expert takes in the slow tier (0 when resident).</summary>
     public long ExpertBytes => Experts.Catalog?.ExpertBytes ?? 0;
-
-    /// <summary>I/O threads reading in parallel: the tier's aggregate bandwidth is per-thread bandwidth times these.</summary>
-    public int IoThreads => Experts.Orchestrator?.IoThreads ?? 1;
 }

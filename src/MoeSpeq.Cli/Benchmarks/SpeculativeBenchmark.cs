@@ -7,7 +7,6 @@ using MoeSpeq.Inference.Tokenization;
 using MoeSpeq.Model;
 using MoeSpeq.Speculative;
 using MoeSpeq.Speculative.Governor;
-using MoeSpeq.Tensors;
 
 namespace MoeSpeq.Cli.Benchmarks;
 
@@ -32,13 +31,18 @@ public static class SpeculativeBenchmark
     /// <param name="Kind">(a), (b)-SC, (b)-SM, (c) or (d).</param>
     public sealed record Row(string Group, string Kind, string Configuration, long CacheBytes, long DraftBytes, double TokensPerSecond,
         double HitRate, double StallMsPerToken, double BytesPerToken, double TokensPerCycle, double MeanDepth, GovernorReport? Governor,
-        IReadOnlyList<RooflinePoint>? Roofline)
+        GovernorRoofline? Roofline)
     {
         public long TotalBytes => CacheBytes + DraftBytes;
     }
 
+    /// <param name="Prompts">Text prompts: a warm-up generation after the first, then <see cref="DecodeTokens"/> timed
+    /// tokens after each; none for fixed pseudo-random token prompts (random-weight models, whose text means nothing).</param>
+    /// <summary>The governor's roofline as its run ended: the model's points, the measured ones, at the link it measured.</summary>
+    public sealed record GovernorRoofline(IReadOnlyList<RooflinePoint> Predicted, IReadOnlyList<RooflinePoint> Measured, int ChosenDepth, double LinkBytesPerSecond);
+
     public sealed record Settings(int PromptTokens, int WarmupTokens, int DecodeTokens, string Predictor, ExpertBudget[] Budgets,
-        int MaxDepth, GgmlType DraftType, SpeculationTrace? Replay, string? ReplayPath, double[] LinkSweepGBps);
+        int MaxDepth, DraftExpertsSource DraftExperts, SpeculationTrace? Replay, string? ReplayPath, double[] LinkSweepGBps, string[] Prompts);
 
     public sealed record Report(IReadOnlyList<Row> Rows, double LinkBytesPerSecond, long ExpertBytesPerToken, long TotalExpertBytes,
         double ComputeSecondsPerToken, string Tier, string DraftDescription, string? ReplayDescription);
@@ -61,7 +65,7 @@ public static class SpeculativeBenchmark
             progress($"{group}: {kind} {configuration}");
             var runtime = new ExpertRuntime(options, (catalog, file) => SlowTiers.Open(options, catalog, file));
             var draftBuilder = speculation is null ? null
-                : new SelfDraftBuilder(settings.DraftType, speculation.Auto ? speculation.MaxDepth : speculation.Depth, runtime) { Replay = settings.Replay };
+                : new SelfDraftBuilder(settings.DraftExperts, speculation.Auto ? speculation.MaxDepth : speculation.Depth, runtime) { Replay = settings.Replay };
             var attached = runtime.Attach(modelOptions);
             using var model = ModelLoader.Load(path, draftBuilder?.Attach(attached) ?? attached);
             using var draft = draftBuilder?.Create(model);
@@ -78,26 +82,32 @@ public static class SpeculativeBenchmark
             if (draft is not null) draftDescription = draft.Description;
             if (draftBuilder?.Replaying is { } replaying) replayDescription = replaying.Description;
 
-            int context = Math.Min(model.Config.ContextLength, Math.Max(settings.PromptTokens, 1) + Math.Max(settings.WarmupTokens, settings.DecodeTokens) + settings.MaxDepth + 8);
-            var generator = new Generator(model, Tokenizer.FromGguf(model.File.Header), context, decoding);
+            var tokenizer = Tokenizer.FromGguf(model.File.Header);
             int vocab = model.Config.VocabSize;
-            if (settings.WarmupTokens > 0) generator.GenerateTokens(Prompt(settings.PromptTokens, vocab, 0), settings.WarmupTokens, greedy, _ => { });
-            // Counters start at the first generated token, so the prompt's reads are not charged to decode.
-            bool started = false;
-            var result = generator.GenerateTokens(Prompt(settings.PromptTokens, vocab, 1), settings.DecodeTokens + 1, greedy, _ =>
+            int[][] prompts = settings.Prompts.Length > 0
+                ? [.. settings.Prompts.Select(text => tokenizer.Encode(text, addSpecial: true, parseSpecial: false).ToArray())]
+                : [Prompt(settings.PromptTokens, vocab, 0), Prompt(settings.PromptTokens, vocab, 1)];
+            int context = Math.Min(model.Config.ContextLength, prompts.Max(t => t.Length) + Math.Max(settings.WarmupTokens, settings.DecodeTokens) + settings.MaxDepth + 8);
+            var generator = new Generator(model, tokenizer, context, decoding);
+            if (settings.WarmupTokens > 0) generator.GenerateTokens(prompts[0], settings.WarmupTokens, greedy, _ => { });
+            var sum = new Totals();
+            foreach (var prompt in settings.Prompts.Length > 0 ? prompts : prompts[1..])
             {
-                if (started) return;
-                started = true;
-                runtime.Stats.Reset();
-            });
-            var stats = runtime.Stats.Snapshot();
-            var spec = runtime.Stats.Speculation.Snapshot();
-            int tokens = Math.Max(1, result.GeneratedTokens - 1);
-            double seconds = Math.Max(result.DecodeSeconds, 1e-9);
+                // Counters start at the first generated token, so the prompt's reads are not charged to decode.
+                bool started = false;
+                var result = generator.GenerateTokens(prompt, settings.DecodeTokens + 1, greedy, _ =>
+                {
+                    if (started) return;
+                    started = true;
+                    runtime.Stats.Reset();
+                });
+                sum.Add(result, runtime.Stats);
+            }
             var cache = runtime.Cache!;
-            return new Row(group, kind, configuration, (long)cache.SlotCount * cache.SlotBytes, draft?.ResidentBytes ?? 0, tokens / seconds,
-                stats.HitRate, stats.Stall.TotalMilliseconds / tokens, (double)stats.BytesRead / tokens,
-                spec.Cycles == 0 ? 1 : spec.TokensPerCycle, spec.MeanDepth, decoding?.Governor?.Report(), decoding?.Governor?.Roofline());
+            return new Row(group, kind, configuration, (long)cache.SlotCount * cache.SlotBytes, draft?.ResidentBytes ?? 0, sum.Tokens / sum.Seconds,
+                sum.HitRate, sum.StallSeconds * 1e3 / sum.Tokens, sum.BytesRead / sum.Tokens,
+                sum.Cycles == 0 ? 1 : sum.CycleTokens / sum.Cycles, sum.Cycles == 0 ? 0 : sum.Drafted / sum.Cycles,
+                decoding?.Governor?.Report(), decoding?.Governor is { } g ? new GovernorRoofline(g.Roofline(), g.MeasuredPoints(), g.BestDepth(), g.Costs.LinkBytesPerSecond) : null);
         }
 
         IEnumerable<Row> Speculative(string group, OffloadOptions options)
@@ -127,6 +137,28 @@ public static class SpeculativeBenchmark
             foreach (double bandwidth in settings.LinkSweepGBps)
                 rows.AddRange(Speculative($"link {bandwidth:G3} GB/s", speculativeBase with { Budget = settings.Budgets[0], LinkBandwidthGBps = bandwidth }));
         return new Report(rows, link, expertBytesPerToken, totalExpertBytes, compute, tier, draftDescription, replayDescription);
+    }
+
+    /// <summary>Decode figures summed over the timed generations.</summary>
+    sealed class Totals
+    {
+        public double Tokens, Seconds, Hits, Accesses, StallSeconds, BytesRead, Cycles, CycleTokens, Drafted;
+        public double HitRate => Accesses == 0 ? 0 : Hits / Accesses;
+
+        public void Add(GenerationResult result, ExpertStats stats)
+        {
+            var io = stats.Snapshot();
+            var spec = stats.Speculation.Snapshot();
+            Tokens += Math.Max(0, result.GeneratedTokens - 1);
+            Seconds += result.DecodeSeconds;
+            Hits += io.Hits;
+            Accesses += io.Accesses;
+            StallSeconds += io.Stall.TotalSeconds;
+            BytesRead += io.BytesRead;
+            Cycles += spec.Cycles;
+            CycleTokens += spec.Tokens;
+            Drafted += spec.Drafted;
+        }
     }
 
     /// <summary>A fixed pseudo-random prompt; <paramref name="variant"/> picks another one.</summary>

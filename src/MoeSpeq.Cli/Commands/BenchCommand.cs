@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using MoeSpeq.Cli.Benchmarks;
+using MoeSpeq.Cli.Plots;
 using MoeSpeq.Experts;
 using MoeSpeq.Experts.Tracing;
 using MoeSpeq.Inference;
@@ -28,11 +29,13 @@ public static class BenchCommand
         var speculate = new Option<bool>("--speculate") { Description = "offloaded: speculative decoding against offloading at equal memory (on demand, LRU + look-ahead, fixed k, the governor) at each of --budgets" };
         var budgets = new Option<string>("--budgets") { Description = "with --speculate: the cache budgets (low and high memory) of its tables", DefaultValueFactory = _ => "10%,40%" };
         var maxK = new Option<int>("--max-k") { Description = "with --speculate: fixed depths 1..N, and the governor's ceiling", DefaultValueFactory = _ => 8 };
-        var draftExperts = new Option<string>("--draft-experts") { Description = $"with --speculate: the self-draft's expert type ({string.Join(", ", DraftExperts.Types.Keys)})", DefaultValueFactory = _ => "q4_0" };
+        var draftExperts = new Option<string>("--draft-experts") { Description = $"with --speculate: the self-draft's expert type ({string.Join(", ", DraftExperts.Types.Keys)}) or a make-draft file", DefaultValueFactory = _ => "q4_0" };
+        var rooflinePlot = new Option<string>("--roofline-plot") { Description = "with --speculate: draw the governor's Amortization Roofline at the first budget to this .svg or .png" };
+        var promptFile = new Option<string>("--prompt-file", "-f") { Description = "with --speculate: text prompts, one per line (warm-up after the first, -n timed tokens after each); default: pseudo-random tokens" };
         var linkSweep = new Option<string>("--link-sweep") { Description = "with --speculate on the host tier: link bandwidths (GB/s) at which to compare the governor with every fixed k at the first budget", DefaultValueFactory = _ => "" };
         var command = new Command("bench", "measure prefill and decode throughput against the memory-bandwidth limit");
         common.AddTo(command);
-        foreach (var o in new Option[] { prompt, decode, reps, json, warmup, sweep, speculate, budgets, maxK, draftExperts, linkSweep }) command.Options.Add(o);
+        foreach (var o in new Option[] { prompt, decode, reps, json, warmup, sweep, speculate, budgets, maxK, draftExperts, linkSweep, promptFile, rooflinePlot }) command.Options.Add(o);
         command.SetAction(p =>
         {
             int pp = p.GetValue(prompt), tg = p.GetValue(decode), r = p.GetValue(reps);
@@ -42,11 +45,20 @@ public static class BenchCommand
             if (p.GetValue(speculate))
             {
                 int w = p.GetValue(warmup), k = p.GetValue(maxK);
+                string? plot = p.GetValue(rooflinePlot) is { Length: > 0 } plotPath ? plotPath : null;
+                if (plot is not null) RooflinePlot.CheckPath(plot);
                 if (w < 0) throw new ArgumentException($"--warmup {w} must not be negative");
                 SpeculationOptions.Parse("auto", k);
-                string type = p.GetValue(draftExperts)!;
-                if (!DraftExperts.Types.TryGetValue(type, out var draftType))
-                    throw new ArgumentException($"--draft-experts {type}: choose from {string.Join(", ", DraftExperts.Types.Keys)}");
+                string draftText = p.GetValue(draftExperts)!;
+                DraftExpertsSource draftSource;
+                try
+                {
+                    draftSource = DraftExpertsSource.Parse(draftText);
+                }
+                catch (ArgumentException e)
+                {
+                    throw new ArgumentException($"--draft-experts {e.Message}", e);
+                }
                 var budgetList = List(p.GetValue(budgets)!).Select(ExpertBudget.Parse).ToArray();
                 if (budgetList.Length == 0) throw new ArgumentException("--budgets lists no budget");
                 var links = List(p.GetValue(linkSweep)!).Select(v => double.TryParse(v, System.Globalization.CultureInfo.InvariantCulture, out double g) && g > 0 && g < 1e6
@@ -60,11 +72,18 @@ public static class BenchCommand
                     if (k > replay.MaxDepth) throw new ArgumentException($"--routing-replay {replayPath} drafted {replay.MaxDepth} tokens per cycle; --max-k {k} cannot be replayed from it");
                 }
                 var settings = new SpeculativeBenchmark.Settings(Math.Min(pp, 16), w, tg, experts.Options.Predictor is "none" ? "gate-lookahead:1" : experts.Options.Predictor,
-                    budgetList, k, draftType, replay, experts.Options.RoutingReplay, links);
+                    budgetList, k, draftSource, replay, experts.Options.RoutingReplay, links,
+                    p.GetValue(promptFile) is { Length: > 0 } file ? [.. File.ReadLines(file).Where(line => line.Trim().Length > 0)] : []);
                 string path = common.ModelPath(p);
                 var options = common.Options(p, threads, Math.Max(p.GetValue(common.Batch), k + 1));
                 var report = SpeculativeBenchmark.Run(path, options, experts.Options, settings, line => Console.Error.WriteLine($"bench: {line}"));
                 SpeculativeReport.Write(Console.Out, Path.GetFileName(path), report, settings, p.GetValue(json));
+                if (plot is not null && report.Rows.FirstOrDefault(r => r.Roofline is not null) is { Roofline: { } roofline } governed)
+                {
+                    RooflinePlot.Save(plot, $"{Path.GetFileName(path)}: Amortization Roofline, {governed.Group}, {report.Tier}",
+                        roofline.Predicted, roofline.Measured, roofline.ChosenDepth, roofline.LinkBytesPerSecond);
+                    Console.Error.WriteLine($"bench: roofline written to {plot}");
+                }
                 return 0;
             }
             if (experts.Options.Offloads)

@@ -10,10 +10,14 @@ namespace MoeSpeq.Speculative.Governor;
 /// <item><c>T_draft(k) = a + b·k</c> for k ≥ 1 (a <see cref="LinearFit"/> of the measured draft times), 0 for k = 0.</item>
 /// <item><c>T_verify(n)</c>: the target's pass over n positions, measured per n and interpolated
 /// (<see cref="PiecewiseLinearCost"/>).</item>
-/// <item><c>T_io_init</c>: slow-tier time that runs while the draft does. It is measured as the time of the bytes a
-/// cycle reads beyond its ELB's new experts, <c>max(0, bytes_read − |E_new(k)|·S_expert) / B_link</c>: what the
-/// cycle had to fetch whatever was drafted (demand misses, prefetches of the previous cycle's guesses). A draft
-/// hides it up to its own length; at k = 0 nothing hides it.</item>
+/// <item><c>T_io_init</c>: slow-tier time that runs while the draft does. It is measured on speculative cycles as the
+/// time of the bytes a cycle reads beyond its ELB's new experts, <c>max(0, bytes_read − |E_new(k)|·S_expert) /
+/// B_link</c>: what the cycle had to fetch whatever was drafted (misses the draft did not foresee, prefetches of the
+/// previous cycle's guesses). A draft hides it up to its own length.</item>
+/// <item>k = 0, plain decoding, has no ELB: every expert it lacks is fetched on the critical path, so its I/O is
+/// neither of the two terms above (charging a plain step's whole fetch to <c>T_io_init</c> would charge it again to
+/// every depth on top of <c>T_io_new(k)</c>, and the model would never leave k = 0 once there). Its cycle is
+/// <c>T_verify(1)</c> plus its own measured stall; until one is measured, <c>T_io_init</c>.</item>
 /// <item><c>T_io_new(k) = overhead + |E_new(k)|·S_expert / B_link</c> for k ≥ 1, 0 for k = 0: the fetch of the
 /// experts the k-deep ELB names that the cache lacks (<see cref="NewExpertEstimate"/>), which the draft cannot hide
 /// since it learns of them as it goes. The overhead is the stall a cycle shows beyond the model's two I/O terms.</item>
@@ -28,8 +32,8 @@ public sealed class CycleCostModel
     readonly PiecewiseLinearCost _verify;      // sizes 1..MaxDepth + 1 positions
     readonly NewExpertEstimate _newExperts;
     readonly double _alpha;
-    double _ioInit, _overhead, _bandwidth, _expertBytes;
-    bool _ioMeasured, _overheadMeasured, _bandwidthMeasured;
+    double _ioInit, _overhead, _bandwidth, _expertBytes, _plainStall;
+    bool _ioMeasured, _overheadMeasured, _bandwidthMeasured, _plainMeasured;
 
     /// <summary>A model with the priors and smoothing of <paramref name="options"/>.</summary>
     public CycleCostModel(GovernorOptions options)
@@ -87,14 +91,20 @@ public sealed class CycleCostModel
         return _overhead + transfer;
     }
 
-    /// <summary>The I/O on the critical path: <c>max(0, T_io_init − T_draft(k)) + T_io_new(k)</c>.</summary>
-    public double StallSeconds(int k) => Math.Max(0, IoInitSeconds - DraftSeconds(k)) + IoNewSeconds(k);
+    /// <summary>The I/O on the critical path: <c>max(0, T_io_init − T_draft(k)) + T_io_new(k)</c> for k ≥ 1; a plain step's measured stall for k = 0.</summary>
+    public double StallSeconds(int k)
+    {
+        if (k == 0) return Resident ? 0 : _plainMeasured ? _plainStall : IoInitSeconds;
+        return Math.Max(0, IoInitSeconds - DraftSeconds(k)) + IoNewSeconds(k);
+    }
 
     /// <summary>Compute alone: <c>T_draft(k) + T_verify(k + 1)</c>.</summary>
     public double ComputeSeconds(int k) => DraftSeconds(k) + VerifySeconds(k + 1);
 
     /// <summary><c>T_cycle(k) = max(T_draft(k), T_io_init) + T_io_new(k) + T_verify(k + 1)</c>.</summary>
-    public double CycleSeconds(int k) => Math.Max(DraftSeconds(k), IoInitSeconds) + IoNewSeconds(k) + VerifySeconds(k + 1);
+    public double CycleSeconds(int k) => k == 0
+        ? StallSeconds(0) + VerifySeconds(1)
+        : Math.Max(DraftSeconds(k), IoInitSeconds) + IoNewSeconds(k) + VerifySeconds(k + 1);
 
     /// <summary>The stall expressed as bytes over the link, <c>B_link · StallSeconds(k)</c>: the synchronous I/O of a cycle.</summary>
     public double SynchronousBytes(int k) => StallSeconds(k) * _bandwidth;
@@ -116,13 +126,18 @@ public sealed class CycleCostModel
         }
         ReadOnlySpan<int> cumulative = o.NewExperts.Span;
         _newExperts.Observe(cumulative);
+        if (k == 0)
+        {
+            _plainStall = _plainMeasured ? Ema.Step(_plainStall, o.IoStallSeconds, _alpha) : o.IoStallSeconds;
+            _plainMeasured = true;
+            return;
+        }
         if (_bandwidth <= 0) return;   // bytes cannot be turned into time yet
 
-        double newBytes = k == 0 ? 0 : (double)cumulative[k - 1] * _expertBytes;
+        double newBytes = (double)cumulative[k - 1] * _expertBytes;
         double initSeconds = Math.Max(0, o.BytesRead - newBytes) / _bandwidth;
         _ioInit = _ioMeasured ? Ema.Step(_ioInit, initSeconds, _alpha) : initSeconds;
         _ioMeasured = true;
-        if (k == 0) return;
         // Whatever stall the two I/O terms do not explain is the fixed cost of fetching the new experts.
         double residual = o.IoStallSeconds - Math.Max(0, initSeconds - o.DraftSeconds) - newBytes / _bandwidth;
         residual = Math.Max(0, residual);

@@ -16,7 +16,10 @@ public sealed class AmortizationRooflineTests
             tokens += product;
         }
         var costs = governor.Costs;
-        double cycle = Math.Max(costs.DraftSeconds(k), costs.IoInitSeconds) + costs.IoNewSeconds(k) + costs.VerifySeconds(k + 1);
+        // A plain step (k = 0) has no lookahead: its measured stall stands in for the two I/O terms.
+        double cycle = k == 0
+            ? costs.StallSeconds(0) + costs.VerifySeconds(1)
+            : Math.Max(costs.DraftSeconds(k), costs.IoInitSeconds) + costs.IoNewSeconds(k) + costs.VerifySeconds(k + 1);
         return tokens / cycle;
     }
 
@@ -118,5 +121,25 @@ public sealed class AmortizationRooflineTests
     {
         var options = new GovernorOptions { MaxDepth = 4 };
         Assert.ThrowsAny<ArgumentException>(() => new AmortizationRoofline(new AcceptanceEstimate(5), new CycleCostModel(options)));
+    }
+
+    [Fact]
+    public void PlainStepsThatFetchEverythingDoNotHoldTheModelAtKZero()
+    {
+        // Plain decoding fetches a token's 24 experts on the critical path; a cycle's lookahead names 3 new experts a
+        // depth and leaves 2 to fetch besides. Once both kinds were seen, the model must prefer the draft that the
+        // truth prefers, however many plain steps it saw last.
+        var workload = new Workload
+        {
+            Resident = false, PlainExperts = 24, InitExperts = 2, NewPerDepth = 3, ExpertBytes = 300_000, Bandwidth = 7e7,
+            DraftPerToken = 0.006, VerifyOne = 0.006, VerifyPerPosition = 0.001,
+        };
+        var governor = new SpeculationGovernor(new GovernorOptions { MaxDepth = 8 });
+        for (int c = 0; c < 20; c++) governor.ObserveCycle(workload.Observe(8, 7));
+        for (int c = 0; c < 40; c++) governor.ObserveCycle(workload.Observe(0, 0));
+        int truth = workload.BestDepth(8, 0.95);
+        Assert.True(truth >= 1, "the workload should favour speculating");
+        Assert.Equal(truth, governor.BestDepth());
+        for (int k = 0; k <= 8; k++) Assert.Equal(workload.Cycle(k), governor.Costs.CycleSeconds(k), 5);
     }
 }

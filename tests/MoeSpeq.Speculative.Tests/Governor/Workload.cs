@@ -12,6 +12,8 @@ sealed class Workload
     public double DraftIntercept = 0, DraftPerToken = 0.002;
     public double VerifyOne = 0.05, VerifyPerPosition = 0.001;
     public int NewPerDepth = 0, InitExperts = 0;
+    /// <summary>Experts a plain step (k = 0) fetches on the critical path; −1: the same as <see cref="InitExperts"/>.</summary>
+    public int PlainExperts = -1;
     public long ExpertBytes = 20_000_000;
     public double Bandwidth = 2e9, Overhead = 0;
     public bool Resident = true;
@@ -22,7 +24,8 @@ sealed class Workload
     public double Verify(int positions) => VerifyOne + VerifyPerPosition * (positions - 1);
     public double IoInit => Resident ? 0 : InitExperts * (double)ExpertBytes / Bandwidth;
     public double IoNew(int k) => Resident || k == 0 ? 0 : Overhead + k * NewPerDepth * (double)ExpertBytes / Bandwidth;
-    public double Cycle(int k) => Math.Max(Draft(k), IoInit) + IoNew(k) + Verify(k + 1);
+    public double PlainStall => Resident ? 0 : (PlainExperts < 0 ? InitExperts : PlainExperts) * (double)ExpertBytes / Bandwidth;
+    public double Cycle(int k) => k == 0 ? PlainStall + Verify(1) : Math.Max(Draft(k), IoInit) + IoNew(k) + Verify(k + 1);
 
     /// <summary>Θ(k) for an acceptance of <paramref name="p"/> at every depth, straight from the definitions.</summary>
     public double Throughput(int k, double p)
@@ -43,8 +46,8 @@ sealed class Workload
     public CycleObservation Observe(int k, int accepted)
     {
         for (int d = 1; d <= k; d++) _newExperts[d - 1] = d * NewPerDepth;
-        long bytes = Resident ? 0 : (long)(k * NewPerDepth + InitExperts) * ExpertBytes;
-        double stall = Math.Max(0, IoInit - Draft(k)) + IoNew(k);
+        long bytes = Resident ? 0 : (long)(k == 0 && PlainExperts >= 0 ? PlainExperts : k * NewPerDepth + InitExperts) * ExpertBytes;
+        double stall = k == 0 ? PlainStall : Math.Max(0, IoInit - Draft(k)) + IoNew(k);
         return new CycleObservation
         {
             Depth = k,
