@@ -77,12 +77,21 @@ public sealed class SpeculationGovernor
     /// k* + 1 (when k* &lt; MaxDepth) so the model keeps measuring the next depth up. <see cref="FixedDepth"/>, when
     /// set, instead, without advancing the probe count.
     /// </summary>
+    /// <remarks>
+    /// With a slow tier, until a cycle has drafted MaxDepth deep, the first choice and every probe draft MaxDepth
+    /// instead: one deep cycle measures the lookahead's new experts at every depth and acceptance up to its first
+    /// rejection, where otherwise |E_new| beyond the deepest cycle is extrapolated from the last increment, which
+    /// overstates a union that grows ever slower, and holds the governor at shallow depths it never leaves.
+    /// </remarks>
     public int ChooseDepth()
     {
         if (_fixedDepth is { } fixedDepth) return fixedDepth;
         int best = _model.BestDepth();
         _choices++;
-        if (_probeInterval > 0 && _choices % _probeInterval == 0 && best < MaxDepth) return best + 1;
+        bool probe = _probeInterval > 0 && _choices % _probeInterval == 0;
+        bool unexplored = !Options.Resident && _costs.NewExperts.DeepestObserved < MaxDepth;
+        if (unexplored && (probe || _choices == 1)) return MaxDepth;
+        if (probe && best < MaxDepth) return best + 1;
         return best;
     }
 

@@ -116,6 +116,26 @@ public sealed class SpeculationGovernorTests
     }
 
     [Fact]
+    public void WithASlowTierTheFirstChoiceAndProbesDraftTheDeepestDepthUntilItIsMeasured()
+    {
+        var workload = new Workload { Resident = false, NewPerDepth = 1, InitExperts = 2 };
+        var governor = new SpeculationGovernor(new GovernorOptions { MaxDepth = 6, AcceptancePrior = 0, ProbeInterval = 3 });
+        Assert.Equal(6, governor.ChooseDepth());   // nothing measured: one deep cycle measures every depth below it
+        var chosen = new List<int>();
+        for (int i = 0; i < 6; i++)
+        {
+            int k = governor.ChooseDepth();
+            chosen.Add(k);
+            // Only cycles below the deepest are observed, so the probes keep going deep.
+            governor.ObserveCycle(workload.Observe(Math.Min(k, 5), 0));
+        }
+        Assert.Equal([0, 6, 0, 0, 6, 0], chosen);
+        governor.ObserveCycle(workload.Observe(6, 0));
+        Assert.Equal(governor.BestDepth(), governor.ChooseDepth());
+        Assert.Equal(governor.BestDepth() + 1, governor.ChooseDepth());   // measured: probes step one depth up again
+    }
+
+    [Fact]
     public void PredictedAndMeasuredThroughputAgreeOnAStationaryWorkload()
     {
         var random = new Random(42);
