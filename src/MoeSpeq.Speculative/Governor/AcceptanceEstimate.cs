@@ -8,25 +8,34 @@ namespace MoeSpeq.Speculative.Governor;
 /// The expected number of accepted draft tokens at depth k (the numerator of the MoE-SpeQ Amortization Roofline
 /// throughput) is <c>k_accept(k) = Σ_{i=1..k} Π_{j≤i} p_j</c>: the tokens at depth i count only when every depth up
 /// to i passed. A depth never tried takes the estimate of the deepest depth observed so far (the prior before any
-/// observation); on its first observation its EMA starts from that inherited value.
+/// observation); on its first observation its EMA starts from that inherited value. Until a depth has about 1/α
+/// observations its step is <c>1 / (n + w)</c> rather than α, a running mean over its outcomes and w pseudo-outcomes
+/// at the inherited value (w = 2 by default): a plain EMA of α = 0.05 would still be mostly prior after ten cycles, and a depth drafted
+/// only now and then (deep depths, which the governor probes) would never shed it.
 /// </remarks>
 public sealed class AcceptanceEstimate
 {
     readonly double[] _p;       // [maxDepth + 1], index j = depth (index 0 unused)
     readonly bool[] _observed;  // [maxDepth + 1]
+    readonly int[] _count;      // [maxDepth + 1]: outcomes seen per depth
     readonly double _prior, _alpha;
+    readonly double _priorWeight;
     int _deepestObserved;
 
     /// <param name="maxDepth">Largest depth that can be observed or queried.</param>
     /// <param name="prior">p_j before any observation reaches depth j's inheritance source.</param>
     /// <param name="smoothing">EMA factor α: each observation moves p_j by α towards 1 (accepted) or 0 (rejected).</param>
-    public AcceptanceEstimate(int maxDepth, double prior = 0.8, double smoothing = 0.05)
+    /// <param name="priorWeight">Pseudo-outcomes the inherited value counts for while a depth is new.</param>
+    public AcceptanceEstimate(int maxDepth, double prior = 0.8, double smoothing = 0.05, double priorWeight = 2)
     {
+        if (!(priorWeight >= 0)) throw new ArgumentException($"priorWeight {priorWeight} must be >= 0", nameof(priorWeight));
+        _priorWeight = priorWeight;
         if (maxDepth < 1) throw new ArgumentException($"maxDepth {maxDepth} must be >= 1", nameof(maxDepth));
         if (!(prior >= 0 && prior <= 1)) throw new ArgumentException($"prior {prior} must be in [0, 1]", nameof(prior));
         if (!(smoothing > 0 && smoothing <= 1)) throw new ArgumentException($"smoothing {smoothing} must be in (0, 1]", nameof(smoothing));
         _p = new double[maxDepth + 1];
         _observed = new bool[maxDepth + 1];
+        _count = new int[maxDepth + 1];
         _prior = prior;
         _alpha = smoothing;
     }
@@ -57,7 +66,8 @@ public sealed class AcceptanceEstimate
     void Update(int depth, double outcome, double inherited)
     {
         double current = _observed[depth] ? _p[depth] : inherited;
-        _p[depth] = Ema.Step(current, outcome, _alpha);
+        int n = ++_count[depth];
+        _p[depth] = Ema.Step(current, outcome, Math.Max(_alpha, 1.0 / (n + _priorWeight)));
         if (!_observed[depth])
         {
             _observed[depth] = true;

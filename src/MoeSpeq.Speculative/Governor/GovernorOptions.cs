@@ -22,6 +22,9 @@ public sealed record GovernorOptions
     /// <summary>EMA factor of the per-depth acceptance probabilities.</summary>
     public double AcceptanceSmoothing { get; init; } = 0.05;
 
+    /// <summary>Pseudo-outcomes a depth's inherited estimate counts for while the depth is new (see <see cref="AcceptanceEstimate"/>).</summary>
+    public double AcceptancePriorWeight { get; init; } = 2;
+
     /// <summary>EMA factor of measured costs: verify time per position count, bandwidth, I/O terms, new experts per depth.</summary>
     public double CostSmoothing { get; init; } = 0.2;
 
@@ -67,6 +70,7 @@ public sealed record GovernorOptions
         if (MaxDepth < 1 || MaxDepth > 32) throw new ArgumentException($"MaxDepth {MaxDepth} must be in 1..32", nameof(MaxDepth));
         Require(AcceptancePrior >= 0 && AcceptancePrior <= 1, nameof(AcceptancePrior), "must be in [0, 1]");
         Require(AcceptanceSmoothing > 0 && AcceptanceSmoothing <= 1, nameof(AcceptanceSmoothing), "must be in (0, 1]");
+        Require(AcceptancePriorWeight >= 0, nameof(AcceptancePriorWeight), "must be >= 0");
         Require(CostSmoothing > 0 && CostSmoothing <= 1, nameof(CostSmoothing), "must be in (0, 1]");
         Require(DraftFitDecay > 0 && DraftFitDecay <= 1, nameof(DraftFitDecay), "must be in (0, 1]");
         Require(DraftInterceptPrior >= 0 && double.IsFinite(DraftInterceptPrior), nameof(DraftInterceptPrior), "must be finite and >= 0");

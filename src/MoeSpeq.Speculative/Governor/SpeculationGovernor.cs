@@ -29,7 +29,7 @@ public sealed class SpeculationGovernor
     {
         Options = options ?? new GovernorOptions();
         Options.Validate();
-        _acceptance = new AcceptanceEstimate(Options.MaxDepth, Options.AcceptancePrior, Options.AcceptanceSmoothing);
+        _acceptance = new AcceptanceEstimate(Options.MaxDepth, Options.AcceptancePrior, Options.AcceptanceSmoothing, Options.AcceptancePriorWeight);
         _costs = new CycleCostModel(Options);
         _model = new AmortizationRoofline(_acceptance, _costs);
         _measured = new MeasuredRoofline(Options.MaxDepth);

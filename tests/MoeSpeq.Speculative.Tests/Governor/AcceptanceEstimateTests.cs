@@ -98,4 +98,18 @@ public sealed class AcceptanceEstimateTests
         Assert.ThrowsAny<ArgumentException>(() => new AcceptanceEstimate(4, prior: 1.5));
         Assert.ThrowsAny<ArgumentException>(() => new AcceptanceEstimate(4, smoothing: 0));
     }
+
+    [Fact]
+    public void ANewDepthShedsItsPriorAsARunningMeanBeforeTheEmaTakesOver()
+    {
+        var estimate = new AcceptanceEstimate(maxDepth: 2, prior: 0.8, smoothing: 0.05);
+        for (int i = 0; i < 10; i++) estimate.Observe(1, 1);
+        // Two pseudo-outcomes at the prior and ten acceptances: (2 · 0.8 + 10) / 12.
+        Assert.Equal((2 * 0.8 + 10) / 12, estimate.Probability(1), 12);
+        // Long after, the EMA's fixed step holds: one rejection moves it by α.
+        for (int i = 0; i < 200; i++) estimate.Observe(1, 1);
+        double before = estimate.Probability(1);
+        estimate.Observe(1, 0);
+        Assert.Equal(before * 0.95, estimate.Probability(1), 12);
+    }
 }

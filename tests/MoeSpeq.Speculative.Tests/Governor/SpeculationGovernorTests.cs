@@ -9,7 +9,7 @@ public sealed class SpeculationGovernorTests
     // Acceptance held at the prior: these tests are about costs.
     static GovernorOptions FixedAcceptance(double p, bool resident) => new()
     {
-        MaxDepth = 8, Resident = resident, AcceptancePrior = p, AcceptanceSmoothing = 1e-12, ProbeInterval = 0,
+        MaxDepth = 8, Resident = resident, AcceptancePrior = p, AcceptanceSmoothing = 1e-12, AcceptancePriorWeight = 1e12, ProbeInterval = 0,
     };
 
     static void Train(SpeculationGovernor governor, Workload workload, int rounds = 3)
