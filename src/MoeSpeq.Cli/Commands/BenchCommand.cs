@@ -80,7 +80,7 @@ public static class BenchCommand
                 SpeculativeReport.Write(Console.Out, Path.GetFileName(path), report, settings, p.GetValue(json));
                 if (plot is not null && report.Rows.FirstOrDefault(r => r.Roofline is not null) is { Roofline: { } roofline } governed)
                 {
-                    RooflinePlot.Save(plot, $"{Path.GetFileName(path)}: Amortization Roofline, {governed.Group}, {report.Tier}",
+                    RooflinePlot.Save(plot, $"{Path.GetFileName(path)}: Amortization Roofline, {governed.Group}, link {roofline.LinkBytesPerSecond / 1e9:G3} GB/s measured",
                         roofline.Predicted, roofline.Measured, roofline.ChosenDepth, roofline.LinkBytesPerSecond);
                     Console.Error.WriteLine($"bench: roofline written to {plot}");
                 }
