@@ -65,24 +65,8 @@ public sealed class AmortizationRoofline
     }
 
     /// <summary>The roofline quantities at depth <paramref name="k"/>.</summary>
-    public RooflinePoint Point(int k)
-    {
-        double tokens = ExpectedTokens(k);
-        double cycle = _costs.CycleSeconds(k);
-        double compute = _costs.ComputeSeconds(k);
-        double stall = _costs.StallSeconds(k);
-        double bytes = _costs.SynchronousBytes(k);
-        return new RooflinePoint(
-            Depth: k,
-            ExpectedTokens: tokens,
-            CycleSeconds: cycle,
-            ComputeSeconds: compute,
-            SynchronousBytes: bytes,
-            Intensity: bytes > 0 ? tokens / bytes : double.PositiveInfinity,
-            Throughput: tokens / cycle,
-            ComputeRoof: tokens / compute,
-            LinkRoof: stall > 0 ? tokens / stall : double.PositiveInfinity);
-    }
+    public RooflinePoint Point(int k) =>
+        RooflinePoint.Of(k, ExpectedTokens(k), _costs.CycleSeconds(k), _costs.ComputeSeconds(k), _costs.StallSeconds(k), _costs.SynchronousBytes(k));
 
     /// <summary>The roofline at every depth 0..MaxDepth, for plotting and reports.</summary>
     public IReadOnlyList<RooflinePoint> Points()

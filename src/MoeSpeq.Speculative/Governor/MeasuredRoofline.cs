@@ -71,17 +71,7 @@ public sealed class MeasuredRoofline
         double cycle = _cycleSeconds[k] / n;
         double compute = _computeSeconds[k] / n;
         double stall = _stallSeconds[k] / n;
-        double bytes = stall * linkBytesPerSecond;
-        return new RooflinePoint(
-            Depth: k,
-            ExpectedTokens: tokens,
-            CycleSeconds: cycle,
-            ComputeSeconds: compute,
-            SynchronousBytes: bytes,
-            Intensity: bytes > 0 ? tokens / bytes : double.PositiveInfinity,
-            Throughput: cycle > 0 ? tokens / cycle : double.PositiveInfinity,
-            ComputeRoof: compute > 0 ? tokens / compute : double.PositiveInfinity,
-            LinkRoof: stall > 0 ? tokens / stall : double.PositiveInfinity);
+        return RooflinePoint.Of(k, tokens, cycle, compute, stall, stall * linkBytesPerSecond);
     }
 
     /// <summary>Every depth that ran at least one cycle, in increasing k (see <see cref="Point"/>).</summary>

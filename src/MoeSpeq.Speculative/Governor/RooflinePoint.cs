@@ -25,4 +25,21 @@ public sealed record RooflinePoint(
     double Intensity,
     double Throughput,
     double ComputeRoof,
-    double LinkRoof);
+    double LinkRoof)
+{
+    /// <summary>
+    /// The point of a cycle yielding <paramref name="tokens"/> in <paramref name="cycleSeconds"/>, of which
+    /// <paramref name="computeSeconds"/> computing and <paramref name="stallSeconds"/> waiting on
+    /// <paramref name="synchronousBytes"/> of I/O; rates without a denominator are +∞.
+    /// </summary>
+    public static RooflinePoint Of(int depth, double tokens, double cycleSeconds, double computeSeconds, double stallSeconds, double synchronousBytes) => new(
+        Depth: depth,
+        ExpectedTokens: tokens,
+        CycleSeconds: cycleSeconds,
+        ComputeSeconds: computeSeconds,
+        SynchronousBytes: synchronousBytes,
+        Intensity: synchronousBytes > 0 ? tokens / synchronousBytes : double.PositiveInfinity,
+        Throughput: cycleSeconds > 0 ? tokens / cycleSeconds : double.PositiveInfinity,
+        ComputeRoof: computeSeconds > 0 ? tokens / computeSeconds : double.PositiveInfinity,
+        LinkRoof: stallSeconds > 0 ? tokens / stallSeconds : double.PositiveInfinity);
+}
