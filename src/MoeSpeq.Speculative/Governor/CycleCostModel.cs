@@ -33,7 +33,7 @@ public sealed class CycleCostModel
     readonly NewExpertEstimate _newExperts;
     readonly double _alpha;
     double _ioInit, _overhead, _bandwidth, _expertBytes, _plainStall;
-    bool _ioMeasured, _overheadMeasured, _bandwidthMeasured, _plainMeasured;
+    int _ioSamples, _overheadSamples, _bandwidthSamples, _plainSamples;   // samples of each estimate (0: still the prior)
 
     /// <summary>A model with the priors and smoothing of <paramref name="options"/>.</summary>
     public CycleCostModel(GovernorOptions options)
@@ -94,7 +94,7 @@ public sealed class CycleCostModel
     /// <summary>The I/O on the critical path: <c>max(0, T_io_init − T_draft(k)) + T_io_new(k)</c> for k ≥ 1; a plain step's measured stall for k = 0.</summary>
     public double StallSeconds(int k)
     {
-        if (k == 0) return Resident ? 0 : _plainMeasured ? _plainStall : IoInitSeconds;
+        if (k == 0) return Resident ? 0 : _plainSamples > 0 ? _plainStall : IoInitSeconds;
         return Math.Max(0, IoInitSeconds - DraftSeconds(k)) + IoNewSeconds(k);
     }
 
@@ -121,28 +121,24 @@ public sealed class CycleCostModel
         if (o.ExpertBytes > 0) _expertBytes = o.ExpertBytes;
         if (o.LinkBytesPerSecond > 0)
         {
-            _bandwidth = _bandwidthMeasured ? Ema.Step(_bandwidth, o.LinkBytesPerSecond, _alpha) : o.LinkBytesPerSecond;
-            _bandwidthMeasured = true;
+            _bandwidth = Ema.Warm(_bandwidth, o.LinkBytesPerSecond, _alpha, ref _bandwidthSamples);
         }
         ReadOnlySpan<int> cumulative = o.NewExperts.Span;
         _newExperts.Observe(cumulative);
         if (k == 0)
         {
-            _plainStall = _plainMeasured ? Ema.Step(_plainStall, o.IoStallSeconds, _alpha) : o.IoStallSeconds;
-            _plainMeasured = true;
+            _plainStall = Ema.Warm(_plainStall, o.IoStallSeconds, _alpha, ref _plainSamples);
             return;
         }
         if (_bandwidth <= 0) return;   // bytes cannot be turned into time yet
 
         double newBytes = (double)cumulative[k - 1] * _expertBytes;
         double initSeconds = Math.Max(0, o.BytesRead - newBytes) / _bandwidth;
-        _ioInit = _ioMeasured ? Ema.Step(_ioInit, initSeconds, _alpha) : initSeconds;
-        _ioMeasured = true;
+        _ioInit = Ema.Warm(_ioInit, initSeconds, _alpha, ref _ioSamples);
         // Whatever stall the two I/O terms do not explain is the fixed cost of fetching the new experts.
         double residual = o.IoStallSeconds - Math.Max(0, initSeconds - o.DraftSeconds) - newBytes / _bandwidth;
         residual = Math.Max(0, residual);
-        _overhead = _overheadMeasured ? Ema.Step(_overhead, residual, _alpha) : residual;
-        _overheadMeasured = true;
+        _overhead = Ema.Warm(_overhead, residual, _alpha, ref _overheadSamples);
     }
 
     void CheckDepth(int k)

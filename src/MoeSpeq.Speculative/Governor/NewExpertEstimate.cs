@@ -6,13 +6,16 @@ namespace MoeSpeq.Speculative.Governor;
 /// </summary>
 /// <remarks>
 /// A cycle of depth k reports the cumulative count at every depth 1..k; each depth keeps an exponential moving
-/// average of it (the first report replaces the prior). A depth never drafted is extrapolated from the deepest one
+/// average of it (the first report replaces the prior; the next ones average with it, <see cref="Ema.Warm"/>); the
+/// depths beyond a cycle's are rescaled by the change its deepest depth saw, so a curve measured once by a deep probe
+/// follows the cache as it fills. A depth never drafted is extrapolated from the deepest one
 /// observed, D: <c>e(d) = e(D) + (d − D)·Δ</c> with Δ = max(0, e(D) − e(D−1)) the last increment (e(1) when D = 1),
 /// since the union grows by about what the last depth added. Before any report, <c>e(d) = d·prior</c>.
 /// </remarks>
 public sealed class NewExpertEstimate
 {
     readonly double[] _e;   // [maxDepth + 1], index d = depth; _e[0] = 0
+    readonly int[] _samples; // [maxDepth + 1]
     readonly double _perDepthPrior, _alpha;
     int _deepestObserved;
 
@@ -25,6 +28,7 @@ public sealed class NewExpertEstimate
         Guard.NonNegative(perDepthPrior, nameof(perDepthPrior));
         if (!(smoothing > 0 && smoothing <= 1)) throw new ArgumentException($"smoothing {smoothing} must be in (0, 1]", nameof(smoothing));
         _e = new double[maxDepth + 1];
+        _samples = new int[maxDepth + 1];
         _perDepthPrior = perDepthPrior;
         _alpha = smoothing;
     }
@@ -42,11 +46,16 @@ public sealed class NewExpertEstimate
     public void Observe(ReadOnlySpan<int> cumulativeNew)
     {
         Validate(cumulativeNew, MaxDepth);
-        for (int d = 1; d <= cumulativeNew.Length; d++)
+        int k = cumulativeNew.Length;
+        double before = k > 0 ? _e[k] : 0;
+        for (int d = 1; d <= k; d++)
         {
-            double sample = cumulativeNew[d - 1];
-            _e[d] = d <= _deepestObserved ? Ema.Step(_e[d], sample, _alpha) : sample;
+            _e[d] = Ema.Warm(_e[d], cumulativeNew[d - 1], _alpha, ref _samples[d]);
         }
+        // Depths deeper than this cycle keep the shape they were measured with but follow its level: the cache's
+        // contents move the whole curve, and a deep depth is measured only when a probe reaches it.
+        if (k > 0 && before > 0 && _samples[k] > 1)
+            for (int d = k + 1; d <= _deepestObserved; d++) _e[d] *= _e[k] / before;
         if (cumulativeNew.Length > _deepestObserved) _deepestObserved = cumulativeNew.Length;
     }
 

@@ -19,6 +19,7 @@ public sealed class PiecewiseLinearCost
 {
     readonly double[] _value;      // [maxSize + 1], index n = size (index 0 unused)
     readonly bool[] _measured;     // [maxSize + 1]
+    readonly int[] _samples;       // [maxSize + 1]
     readonly double _priorAtOne, _priorGrowth, _alpha;
     int _count;
 
@@ -34,6 +35,7 @@ public sealed class PiecewiseLinearCost
         if (!(smoothing > 0 && smoothing <= 1)) throw new ArgumentException($"smoothing {smoothing} must be in (0, 1]", nameof(smoothing));
         _value = new double[maxSize + 1];
         _measured = new bool[maxSize + 1];
+        _samples = new int[maxSize + 1];
         _priorAtOne = priorAtOne;
         _priorGrowth = priorGrowth;
         _alpha = smoothing;
@@ -50,12 +52,8 @@ public sealed class PiecewiseLinearCost
     {
         CheckSize(size);
         Guard.NonNegative(cost, nameof(cost));
-        if (_measured[size])
-        {
-            _value[size] = Ema.Step(_value[size], cost, _alpha);
-            return;
-        }
-        _value[size] = cost;
+        _value[size] = Ema.Warm(_value[size], cost, _alpha, ref _samples[size]);
+        if (_measured[size]) return;
         _measured[size] = true;
         _count++;
     }

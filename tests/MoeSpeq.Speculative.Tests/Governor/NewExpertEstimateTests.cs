@@ -53,4 +53,16 @@ public sealed class NewExpertEstimateTests
         Assert.ThrowsAny<ArgumentException>(() => estimate.Observe([1, 2, 3, 4, 5]));
         Assert.ThrowsAny<ArgumentException>(() => estimate.Expected(5));
     }
+
+    [Fact]
+    public void DepthsBeyondACycleFollowTheLevelItsDeepestDepthMoved()
+    {
+        var estimate = new NewExpertEstimate(maxDepth: 4, smoothing: 0.5);
+        estimate.Observe([8, 14, 18, 20]);   // one deep probe, on a cold cache
+        estimate.Observe([4, 7]);            // a warm two-deep cycle: depth 2 falls from 14 to (14 + 7) / 2
+        Assert.Equal(10.5, estimate.Expected(2), 12);
+        // Depths 3 and 4 keep their shape relative to depth 2 and follow its level.
+        Assert.Equal(18 * 10.5 / 14, estimate.Expected(3), 12);
+        Assert.Equal(20 * 10.5 / 14, estimate.Expected(4), 12);
+    }
 }

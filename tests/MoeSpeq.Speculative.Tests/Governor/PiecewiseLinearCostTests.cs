@@ -78,4 +78,17 @@ public sealed class PiecewiseLinearCostTests
         Assert.ThrowsAny<ArgumentException>(() => cost.Evaluate(5));
         Assert.ThrowsAny<ArgumentException>(() => new PiecewiseLinearCost(4, 0, 0.01));
     }
+
+    [Fact]
+    public void ASizeAveragesItsFirstSamplesBeforeTheEmaTakesOver()
+    {
+        var cost = new PiecewiseLinearCost(maxSize: 4, priorAtOne: 1, priorGrowth: 0, smoothing: 0.2);
+        // A cold first cycle must not dominate: 1/n exceeds α for the first five samples, so they are averaged.
+        foreach (double sample in new[] { 10.0, 20, 30 }) cost.Observe(2, sample);
+        Assert.Equal(20, cost.Evaluate(2), 12);
+        foreach (double sample in new[] { 20.0, 20 }) cost.Observe(2, sample);
+        Assert.Equal(20, cost.Evaluate(2), 12);
+        cost.Observe(2, 80);   // the sixth: 1/6 < α, so the EMA's step
+        Assert.Equal(20 + 0.2 * 60, cost.Evaluate(2), 12);
+    }
 }
