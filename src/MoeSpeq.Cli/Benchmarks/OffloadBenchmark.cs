@@ -79,8 +79,7 @@ public static class OffloadBenchmark
     {
         int vocab = model.Config.VocabSize;
         var state = model.CreateState(s.PromptTokens + s.WarmupTokens + s.DecodeTokens + 1);
-        var prompt = new int[s.PromptTokens];
-        for (int i = 0; i < prompt.Length; i++) prompt[i] = (int)((i * 2654435761L + 12345) % vocab);
+        var prompt = BenchmarkPrompt.Tokens(s.PromptTokens, vocab);
         var logits = new float[vocab];
         model.Evaluate(state, prompt, logits, allLogits: false);
         for (int i = 0; i < s.WarmupTokens; i++) model.Evaluate(state, [TensorPrimitives.IndexOfMax(logits)], logits, allLogits: false);

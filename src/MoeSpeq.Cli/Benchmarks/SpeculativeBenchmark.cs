@@ -86,7 +86,7 @@ public static class SpeculativeBenchmark
             int vocab = model.Config.VocabSize;
             int[][] prompts = settings.Prompts.Length > 0
                 ? [.. settings.Prompts.Select(text => tokenizer.Encode(text, addSpecial: true, parseSpecial: false).ToArray())]
-                : [Prompt(settings.PromptTokens, vocab, 0), Prompt(settings.PromptTokens, vocab, 1)];
+                : [BenchmarkPrompt.Tokens(settings.PromptTokens, vocab, 0), BenchmarkPrompt.Tokens(settings.PromptTokens, vocab, 1)];
             int context = Math.Min(model.Config.ContextLength, prompts.Max(t => t.Length) + Math.Max(settings.WarmupTokens, settings.DecodeTokens) + settings.MaxDepth + 8);
             var generator = new Generator(model, tokenizer, context, decoding);
             if (settings.WarmupTokens > 0) generator.GenerateTokens(prompts[0], settings.WarmupTokens, greedy, _ => { });
@@ -159,13 +159,5 @@ public static class SpeculativeBenchmark
             CycleTokens += spec.Tokens;
             Drafted += spec.Drafted;
         }
-    }
-
-    /// <summary>A fixed pseudo-random prompt; <paramref name="variant"/> picks another one.</summary>
-    static int[] Prompt(int length, int vocab, int variant)
-    {
-        var prompt = new int[Math.Max(1, length)];
-        for (int i = 0; i < prompt.Length; i++) prompt[i] = (int)(((i + 7919L * variant) * 2654435761L + 12345) % vocab);
-        return prompt;
     }
 }

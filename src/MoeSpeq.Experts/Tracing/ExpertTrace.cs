@@ -189,18 +189,7 @@ public sealed class ExpertTrace
     }
 
     /// <summary>Reads a trace file, validating every count against the bytes that follow; a bad file is an <see cref="InvalidDataException"/> naming what is wrong.</summary>
-    public static ExpertTrace Load(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        try
-        {
-            return Load(stream);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidDataException($"{path}: {e.Message}", e);
-        }
-    }
+    public static ExpertTrace Load(string path) => TraceFile.Load(path, Load);
 
     public static ExpertTrace Load(Stream stream)
     {

@@ -130,18 +130,7 @@ public sealed class SpeculationTrace
     }
 
     /// <summary>Reads a speculation trace, validating it as strictly as <see cref="ExpertTrace.Load(string)"/>; a bad file is an <see cref="InvalidDataException"/> naming the file.</summary>
-    public static SpeculationTrace Load(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        try
-        {
-            return Load(stream);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidDataException($"{path}: {e.Message}", e);
-        }
-    }
+    public static SpeculationTrace Load(string path) => TraceFile.Load(path, Load);
 
     public static SpeculationTrace Load(Stream stream)
     {
