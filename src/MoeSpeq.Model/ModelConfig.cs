@@ -1,4 +1,5 @@
 using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Model.Layers;
 
 namespace MoeSpeq.Model;
 
@@ -7,6 +8,15 @@ public enum RopeMode
 {
     Norm,
     Neox,
+}
+
+/// <summary>How positions are scaled beyond the trained context, after llama.cpp's <c>rope.scaling.type</c>.</summary>
+public enum RopeScalingType
+{
+    None,
+    Linear,
+    Yarn,
+    LongRope,
 }
 
 /// <summary>
@@ -29,9 +39,21 @@ public sealed record ModelConfig
     public required int ValueLength { get; init; }
     public required int RopeDimensionCount { get; init; }
     public required float RopeFreqBase { get; init; }
-    /// <summary>Position multiplier: 1 / <c>rope.scaling.factor</c> under linear scaling, else 1.</summary>
+    /// <summary>Position multiplier: 1 / <c>rope.scaling.factor</c> under linear or YaRN scaling, else 1.</summary>
     public required float RopeFreqScale { get; init; }
     public required RopeMode RopeMode { get; init; }
+    public RopeScalingType RopeScaling { get; init; } = RopeScalingType.None;
+    /// <summary><c>rope.scaling.original_context_length</c>: the context the model was trained at before scaling.</summary>
+    public int RopeOriginalContext { get; init; }
+    /// <summary>
+    /// What every RoPE cos and sin is multiplied by: YaRN's magnitude correction (cancelling the one the kernel
+    /// applies itself) times <c>rope.scaling.attn_factor</c>, as llama.cpp's context computes it.
+    /// </summary>
+    public float RopeAttentionFactor { get; init; } = 1f;
+    /// <summary>YaRN's extrapolation mix, or null when the model does not use YaRN.</summary>
+    public YarnParameters? Yarn { get; init; }
+    /// <summary><c>rope.scaling.yarn_log_multiplier</c> (DeepSeek's mscale_all_dim), 0 when absent.</summary>
+    public float YarnLogMultiplier { get; init; }
     public required float RmsNormEps { get; init; }
     public required int ExpertCount { get; init; }
     public required int ExpertUsedCount { get; init; }
@@ -62,12 +84,25 @@ public sealed record ModelConfig
         if (ropeDims > keyLength || ropeDims % 2 != 0)
             throw new ModelLoadException($"{arch}.rope.dimension_count = {ropeDims} must be even and at most the head width {keyLength}");
 
-        float scale = 1f;
-        string? scalingType = h.GetString($"{arch}.rope.scaling.type");
-        double? factor = h.GetDouble($"{arch}.rope.scaling.factor") ?? h.GetDouble($"{arch}.rope.scale_linear");
-        if (scalingType is null or "linear" && factor is double f && f > 0) scale = (float)(1.0 / f);
-        else if (scalingType is not (null or "none" or "linear"))
-            throw new ModelLoadException($"{arch}.rope.scaling.type = \"{scalingType}\" is not supported for this architecture");
+        var scaling = h.GetString($"{arch}.rope.scaling.type") switch
+        {
+            null or "linear" => RopeScalingType.Linear,
+            "none" => RopeScalingType.None,
+            "yarn" => RopeScalingType.Yarn,
+            "longrope" => RopeScalingType.LongRope,
+            var other => throw new ModelLoadException($"{arch}.rope.scaling.type = \"{other}\" is not a known RoPE scaling (none, linear, yarn, longrope)"),
+        };
+        double factor = h.GetDouble($"{arch}.rope.scaling.factor") ?? h.GetDouble($"{arch}.rope.scale_linear") ?? 0;
+        if (factor < 0 || !double.IsFinite(factor)) throw new ModelLoadException($"{arch}.rope.scaling.factor = {factor} must be positive");
+        float scale = scaling == RopeScalingType.None || factor == 0 ? 1f : (float)(1.0 / factor);
+        int contextLength = IntOr("context_length", 4096);
+        int originalContext = IntOr("rope.scaling.original_context_length", contextLength);
+        float freqBase = (float)(h.GetDouble($"{arch}.rope.freq_base") ?? 10000.0);
+        float logMultiplier = (float)(h.GetDouble($"{arch}.rope.scaling.yarn_log_multiplier") ?? 0);
+        float extFactor = (float)(h.GetDouble($"{arch}.rope.scaling.yarn_ext_factor") ?? (scaling == RopeScalingType.Yarn ? 1 : 0));
+        var yarn = extFactor == 0 ? null : new YarnParameters(extFactor, originalContext,
+            (float)(h.GetDouble($"{arch}.rope.scaling.yarn_beta_fast") ?? 32), (float)(h.GetDouble($"{arch}.rope.scaling.yarn_beta_slow") ?? 1));
+        float attnFactor = YarnAttentionFactor(arch, yarn, scale, logMultiplier) * (float)(h.GetDouble($"{arch}.rope.scaling.attn_factor") ?? 1);
 
         var tokens = h.GetArray("tokenizer.ggml.tokens");
         int vocab = tokens?.Count ?? IntOr("vocab_size", 0);
@@ -83,7 +118,7 @@ public sealed record ModelConfig
         {
             Architecture = arch,
             VocabSize = vocab,
-            ContextLength = IntOr("context_length", 4096),
+            ContextLength = contextLength,
             EmbeddingLength = dim,
             BlockCount = Int("block_count"),
             FeedForwardLength = ffn,
@@ -92,15 +127,48 @@ public sealed record ModelConfig
             KeyLength = keyLength,
             ValueLength = valueLength,
             RopeDimensionCount = ropeDims,
-            RopeFreqBase = (float)(h.GetDouble($"{arch}.rope.freq_base") ?? 10000.0),
+            RopeFreqBase = freqBase,
             RopeFreqScale = scale,
             RopeMode = ropeMode,
+            RopeScaling = scaling,
+            RopeOriginalContext = originalContext,
+            RopeAttentionFactor = attnFactor,
+            Yarn = yarn,
+            YarnLogMultiplier = logMultiplier,
             RmsNormEps = (float)(h.GetDouble($"{arch}.attention.layer_norm_rms_epsilon") ?? 1e-5),
             ExpertCount = experts,
             ExpertUsedCount = used,
             ExpertFeedForwardLength = IntOr("expert_feed_forward_length", ffn),
         };
     }
+
+    /// <summary>
+    /// The cos/sin multiplier under YaRN, as llama.cpp's context derives it: mscale(factor) = 0.1·m·ln(factor) + 1 with
+    /// m = 1, or with DeepSeek's mscale / mscale_all_dim ratio when a log multiplier is given; then divided by the
+    /// correction the rope kernel applies itself, so that the two cancel.
+    /// </summary>
+    static float YarnAttentionFactor(string arch, YarnParameters? yarn, float freqScale, float logMultiplier)
+    {
+        if (yarn is null) return 1f;
+        float factor = 1f / freqScale;
+        static float MScale(float scale, float m) => scale <= 1f ? 1f : 0.1f * m * MathF.Log(scale) + 1f;
+        float attn;
+        if (logMultiplier != 0f)
+        {
+            // DeepSeek-V2's config gives mscale = mscale_all_dim, which llama.cpp assumes when it is not 1.
+            float mscale = arch == "deepseek2" && logMultiplier != 1f ? logMultiplier : 1f;
+            attn = MScale(factor, mscale) / MScale(factor, logMultiplier);
+        }
+        else attn = MScale(factor, 1f);
+        return attn * (1f / (1f + 0.1f * MathF.Log(factor)));
+    }
+
+    /// <summary>
+    /// The model's rotary embedding as its hyper-parameters give it; <paramref name="freqFactors"/> are per-pair
+    /// frequency divisors (LongRoPE), chosen by the architecture.
+    /// </summary>
+    public Rope CreateRope(float[]? freqFactors = null) =>
+        new(RopeDimensionCount, RopeFreqBase, RopeFreqScale, RopeMode, freqFactors, RopeAttentionFactor, Yarn);
 
     /// <summary>Largest dimension accepted from a file; anything larger is a corrupt header, not a model.</summary>
     const long MaxDimension = 1 << 24;

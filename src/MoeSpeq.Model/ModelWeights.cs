@@ -127,10 +127,12 @@ public sealed unsafe class ModelWeights : IDisposable
     }
 
     /// <summary>A 1-D tensor of <paramref name="length"/> values, converted to F32.</summary>
-    public float[] Vector(TensorId id, int layer, int length)
+    public float[] Vector(TensorId id, int layer, int length) => VectorNamed(TensorNames.Gguf(id, layer), length);
+
+    float[] VectorNamed(string name, int length, long[]? shape = null)
     {
-        var t = Info(id, layer);
-        ExpectShape(t, length);
+        var t = File.Header.FindTensor(name) ?? throw new ModelLoadException($"tensor {name} is missing");
+        ExpectShape(t, shape ?? [length]);
         if (t.Type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
             throw new ModelLoadException($"{t.Name} has type {t.Type}; vectors must be F32, F16 or BF16");
         var values = new float[length];
@@ -144,6 +146,26 @@ public sealed unsafe class ModelWeights : IDisposable
             Dequantize.Row(t.Type, bytes, values);
         }
         return values;
+    }
+
+    /// <summary>The bias beside a weight tensor (<see cref="TensorNames.GgufBias"/>), converted to F32.</summary>
+    public float[] Bias(TensorId id, int layer, int length) => VectorNamed(TensorNames.GgufBias(id, layer), length);
+
+    /// <summary>The bias beside a weight tensor, or null when the file has none.</summary>
+    public float[]? OptionalBias(TensorId id, int layer, int length) =>
+        File.Header.FindTensor(TensorNames.GgufBias(id, layer)) is null ? null : Bias(id, layer, length);
+
+    /// <summary>A 1-D tensor, or null when the file has none.</summary>
+    public float[]? OptionalVector(TensorId id, int layer, int length) => Has(id, layer) ? Vector(id, layer, length) : null;
+
+    /// <summary>
+    /// Per-expert biases of a stacked tensor ne = [length, experts] (gpt-oss's <c>ffn_up_exps.bias</c>): [experts][length].
+    /// </summary>
+    public float[][] ExpertBiases(TensorId stacked, int layer, int length, int experts)
+    {
+        string name = TensorNames.GgufBias(stacked, layer);
+        var all = VectorNamed(name, length * experts, [length, experts]);
+        return [.. Enumerable.Range(0, experts).Select(e => all.AsSpan(e * length, length).ToArray())];
     }
 
     /// <summary>The tensor's bytes where matrices read them: loaded into the arena on first use, or mapped.</summary>

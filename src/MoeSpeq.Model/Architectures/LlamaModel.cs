@@ -16,7 +16,7 @@ public sealed class LlamaModel : LanguageModel
 {
     sealed record Layer(
         float[] AttnNorm, WeightMatrix Wq, WeightMatrix Wk, WeightMatrix Wv, WeightMatrix Wo,
-        float[] FfnNorm, WeightMatrix? Router, WeightMatrix? FfnGate, WeightMatrix? FfnUp, WeightMatrix? FfnDown);
+        float[] FfnNorm, WeightMatrix? Router, FeedForward? Dense);
 
     readonly WeightMatrix _tokenEmbedding; // [vocab, dim]
     readonly float[] _outputNorm;          // [dim]
@@ -34,7 +34,7 @@ public sealed class LlamaModel : LanguageModel
             _tokenEmbedding = w.Matrix(TensorId.TokenEmbedding, -1, dim, c.VocabSize);
             _outputNorm = w.Vector(TensorId.OutputNorm, -1, dim);
             _output = w.Has(TensorId.Output) ? w.Matrix(TensorId.Output, -1, dim, c.VocabSize) : _tokenEmbedding;
-            _rope = new Rope(c.RopeDimensionCount, c.RopeFreqBase, c.RopeFreqScale, c.RopeMode);
+            _rope = c.CreateRope();
 
             _layers = new Layer[c.BlockCount];
             var experts = new ExpertWeights[c.BlockCount][];
@@ -56,9 +56,7 @@ public sealed class LlamaModel : LanguageModel
                     w.Matrix(TensorId.AttnOutput, l, c.HeadCount * c.ValueLength, dim),
                     w.Vector(TensorId.FfnNorm, l, dim),
                     moe ? w.Matrix(TensorId.FfnRouter, l, dim, c.ExpertCount) : null,
-                    moe ? null : w.Matrix(TensorId.FfnGate, l, dim, ffn),
-                    moe ? null : w.Matrix(TensorId.FfnUp, l, dim, ffn),
-                    moe ? null : w.Matrix(TensorId.FfnDown, l, ffn, dim));
+                    moe ? null : FeedForward.Load(w, l, dim, ffn, TensorId.FfnGate, TensorId.FfnUp, TensorId.FfnDown));
                 options.Progress?.Invoke(l + 1, c.BlockCount);
             }
             w.FinishLoading();
@@ -132,15 +130,7 @@ public sealed class LlamaModel : LanguageModel
                 Router.SoftmaxTopK(logits, n, c.ExpertCount, k, renormalize: true, ids, weights);
                 _experts!.Forward(l, x, xn, ids, weights, n, k, proj);
             }
-            else
-            {
-                int ffn = c.FeedForwardLength;
-                var gate = s.FfnGate.AsSpan(0, n * ffn); // [n, ffn]
-                var up = s.FfnUp.AsSpan(0, n * ffn);     // [n, ffn]
-                MatMul.MultiplyEach(xn, n, L.FfnGate!.Value, gate, L.FfnUp!.Value, up);
-                SwiGlu.Apply(gate, up);
-                MatMul.Multiply(L.FfnDown!.Value, gate, proj, n);
-            }
+            else L.Dense!.Apply(MatMul, xn, n, s.FfnGate, s.FfnUp, proj);
             Sink?.Record("ffn_out", l, proj);
             TensorPrimitives.Add(x, proj, x);
         }
