@@ -17,7 +17,7 @@ public class GoldenLogitsTests
     /// Evaluates the golden prompt of <paramref name="name"/> in one batch and compares every position's logits with
     /// llama.cpp's, within the golden README's tolerance, and the top-1 token wherever its margin is clear.
     /// </summary>
-    public static void AssertPromptLogitsMatch(string name)
+    internal static void AssertPromptLogitsMatch(string name)
     {
         var golden = GoldenCase.Load(TestPaths.Golden(name + ".json"));
         using var model = ModelLoader.Load(golden.ModelPath, new ModelOptions { Threads = 2 });
