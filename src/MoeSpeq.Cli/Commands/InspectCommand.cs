@@ -43,6 +43,7 @@ public static class InspectCommand
             var byType = h.Tensors.GroupBy(t => t.Type).Select(g => $"{g.Key}: {g.Count()}");
             console.WriteLine($"tensors: {h.Tensors.Count} ({string.Join(", ", byType)})");
             console.WriteLine($"routed expert bytes: {Bytes(expertBytes)}; resident (non-expert) bytes: {Bytes(otherBytes)}; file: {Bytes(file.Length)}");
+            if (MoeSummary.Of(h) is { } moe) console.Write(moe.ToTable(expertBytes, otherBytes));
             return 0;
         });
         return command;

@@ -22,10 +22,29 @@ public static class MakeModelCommand
         var type = new Option<string>("--type") { DefaultValueFactory = _ => "Q8_0" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 1UL };
         var output = new Option<string>("--output", "-o") { Required = true };
+        var preset = new Option<string?>("--preset")
+        {
+            Description = $"write a published model's true shapes instead ({string.Join(", ", ModelPreset.Names)}); --layers cuts its layer count, --type sets the expert weight type",
+        };
         var command = new Command("make-model", "write a deterministic random-weight model for benchmarks");
-        foreach (var o in new Option[] { arch, layers, dim, heads, kvHeads, experts, used, ffn, vocab, ctx, type, seed, output }) command.Options.Add(o);
+        foreach (var o in new Option[] { preset, arch, layers, dim, heads, kvHeads, experts, used, ffn, vocab, ctx, type, seed, output }) command.Options.Add(o);
         command.SetAction(p =>
         {
+            if (p.GetValue(preset) is { } presetName)
+            {
+                var shapes = ModelPreset.Find(presetName);
+                var result = p.GetResult(layers);
+                int? cut = result is null || result.Implicit ? null : p.GetValue(layers);
+                var typeResult = p.GetResult(type);
+                string? typeText = typeResult is null || typeResult.Implicit ? null : p.GetValue(type)!;
+                // MXFP4 is a preset's expert type (gpt-oss ships it) though it is no target of the quantizer.
+                Tensors.GgmlType? expertType = typeText is null ? null
+                    : typeText.Trim().Equals("mxfp4", StringComparison.OrdinalIgnoreCase) ? Tensors.GgmlType.MXFP4 : QuantizeCommand.ParseType(typeText);
+                string presetPath = p.GetValue(output)!;
+                ModelProgress.Track("writing", progress => PresetModelWriter.Write(shapes, presetPath, cut, expertType, p.GetValue(seed), progress));
+                Console.Error.WriteLine($"wrote {presetPath} ({new FileInfo(presetPath).Length:N0} bytes): {shapes.Name}, {cut ?? shapes.Layers} of {shapes.Layers} layers");
+                return 0;
+            }
             string a = p.GetValue(arch)!;
             if (a is not ("llama-moe" or "llama")) throw new ArgumentException($"--arch \"{a}\" must be llama-moe or llama");
             var spec = new RandomModelSpec

@@ -140,7 +140,7 @@ public static class RandomModelWriter
     }
 
     /// <summary>SplitMix64 step mapped to [0, 1): fast, seedable per row, and the same on every runtime.</summary>
-    static float NextUnit(ref ulong state)
+    internal static float NextUnit(ref ulong state)
     {
         ulong z = state += 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
@@ -149,7 +149,7 @@ public static class RandomModelWriter
         return (z >> 40) * (1f / (1 << 24));
     }
 
-    static void AddVocabulary(GgufWriter w, int vocab)
+    internal static void AddVocabulary(GgufWriter w, int vocab)
     {
         var tokens = new string[vocab];
         var scores = new float[vocab];
