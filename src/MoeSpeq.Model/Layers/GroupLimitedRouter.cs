@@ -35,9 +35,9 @@ public sealed record GroupLimitedRouter(
         if (K < 1 || K > Experts) throw new ModelLoadException($"expert_used_count = {K} must be in 1..expert_count ({Experts})");
         if (!Enum.IsDefined(Gating)) throw new ModelLoadException($"expert_gating_func = {(int)Gating} is not supported (1 softmax, 2 sigmoid)");
         if (Groups <= 1) return this;
+        // Smaller than expert_count, so every group has the two experts its score is summed from.
         if (Experts % Groups != 0 || Groups >= Experts)
             throw new ModelLoadException($"expert_group_count = {Groups} must divide expert_count = {Experts} and be smaller");
-        if (GroupSize < 2) throw new ModelLoadException($"groups of {GroupSize} expert cannot be scored by their two best experts");
         if (GroupsUsed < 1 || GroupsUsed >= Groups)
             throw new ModelLoadException($"expert_group_used_count = {GroupsUsed} must be in 1..{Groups - 1}");
         if (GroupsUsed * GroupSize < K)
