@@ -1,3 +1,4 @@
+using MoeSpeq.Formats.Gguf;
 using MoeSpeq.TestSupport;
 using Xunit;
 
@@ -29,5 +30,32 @@ public class DeepSeek2GoldenTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 16; i++) model.Evaluate(state, token, logits, allLogits: false);
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Theory]
+    [InlineData("deepseek2.attention.key_length_mla", null, "legacy attn_kv_b")]
+    [InlineData("deepseek2.expert_gating_func", 4, "expert_gating_func = 4 is not supported")]
+    [InlineData("deepseek2.expert_group_used_count", 4, "expert_group_used_count = 4 must be in 1..3")]
+    public void UnsupportedVariantsAreClearLoadErrors(string key, int? value, string message)
+    {
+        var source = TestPaths.Golden("deepseek3.gguf");
+        var path = Path.Combine(Path.GetTempPath(), $"moespeq-deepseek-{Guid.NewGuid():N}.gguf");
+        try
+        {
+            using (var file = GgufFile.Open(source))
+            {
+                var w = new GgufWriter();
+                foreach (var k in file.Header.MetadataKeys.Where(k => k != key)) w.Set(k, file.Header.Metadata[k]);
+                if (value is int v) w.Set(key, (uint)v);
+                foreach (var t in file.Header.Tensors) w.AddTensor(t.Name, t.Type, t.Dimensions, file.TensorBytes(t).ToArray());
+                w.WriteTo(path);
+            }
+            var e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(path, new ModelOptions { Threads = 1 }).Dispose());
+            Assert.Contains(message, e.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 }

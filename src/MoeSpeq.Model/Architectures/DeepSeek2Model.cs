@@ -38,7 +38,12 @@ public sealed class DeepSeek2Model : LanguageModel
         public static Parameters FromGguf(GgufHeader h, ModelConfig c)
         {
             string a = c.Architecture;
-            int Int(string key, int fallback = 0) => h.GetInt($"{a}.{key}") is long v ? checked((int)v) : fallback;
+            int Int(string key) => h.GetInt($"{a}.{key}") switch
+            {
+                null => 0,
+                long v when v is >= 0 and <= 1 << 24 => (int)v,
+                long v => throw new ModelLoadException($"{a}.{key} = {v} is out of range"),
+            };
             int keyMla = Int("attention.key_length_mla"), valueMla = Int("attention.value_length_mla");
             if (keyMla <= 0 || valueMla <= 0)
                 throw new ModelLoadException($"{a}.attention.key_length_mla / value_length_mla are missing: only MLA files (attn_k_b, attn_v_b) are supported, not the legacy attn_kv_b layout");
@@ -55,7 +60,7 @@ public sealed class DeepSeek2Model : LanguageModel
                 Int("expert_group_count"), Int("expert_group_used_count"), Int("nextn_predict_layers"));
         }
 
-        /// <summary>Rope dims of a head; the rest of key_length_mla is the part attn_k_b absorbs.</summary>
+        /// <summary>The part of a query head that attn_k_b absorbs: key_length_mla less the rope dims.</summary>
         public int NopeLength(ModelConfig c) => KeyLengthMla - c.RopeDimensionCount;
     }
 
@@ -87,7 +92,7 @@ public sealed class DeepSeek2Model : LanguageModel
             var p = _p = Parameters.FromGguf(file.Header, c);
             var w = Weights;
             int dim = c.EmbeddingLength, heads = c.HeadCount, rope = c.RopeDimensionCount, nope = p.NopeLength(c);
-            if (c.HeadCountKv != 1 || c.KeyLength != p.KvLoraRank + rope || c.ValueLength != p.KvLoraRank || nope <= 0)
+            if (p.KvLoraRank <= 0 || c.HeadCountKv != 1 || c.KeyLength != p.KvLoraRank + rope || c.ValueLength != p.KvLoraRank || nope <= 0)
                 throw new ModelLoadException($"{c.Architecture}: expected MLA's one latent KV head (head_count_kv 1, key_length = kv_lora_rank + rope dims = {p.KvLoraRank + rope}, value_length = kv_lora_rank = {p.KvLoraRank}, key_length_mla > rope dims), got head_count_kv {c.HeadCountKv}, key_length {c.KeyLength}, value_length {c.ValueLength}, key_length_mla {p.KeyLengthMla}");
             _tokenEmbedding = w.Matrix(TensorId.TokenEmbedding, -1, dim, c.VocabSize);
             _outputNorm = w.Vector(TensorId.OutputNorm, -1, dim);
