@@ -96,11 +96,27 @@ public sealed unsafe class ModelWeights : IDisposable
             PerExpertMatrices(stacked, layer, cols, rows, result);
             return result;
         }
-        ExpectShape(t, cols, rows, experts);
+        Slices(t, cols, rows, result);
+        return result;
+    }
+
+    /// <summary>
+    /// The 2-D slices of a 3-D tensor of ne = [cols, rows, count], one <see cref="WeightMatrix"/> each: per-head
+    /// matrices such as multi-head latent attention's <c>attn_k_b</c> and <c>attn_v_b</c>.
+    /// </summary>
+    public WeightMatrix[] MatrixSlices(TensorId id, int layer, int cols, int rows, int count)
+    {
+        var result = new WeightMatrix[count];
+        Slices(Info(id, layer), cols, rows, result);
+        return result;
+    }
+
+    void Slices(GgufTensorInfo t, int cols, int rows, WeightMatrix[] result)
+    {
+        ExpectShape(t, cols, rows, result.Length);
         ExpectMatrixType(t);
         byte* data = Data(t);
-        for (int e = 0; e < experts; e++) result[e] = File.Matrix(t, e, data);
-        return result;
+        for (int i = 0; i < result.Length; i++) result[i] = File.Matrix(t, i, data);
     }
 
     void PerExpertMatrices(TensorId stacked, int layer, int cols, int rows, WeightMatrix[] result)
