@@ -10,6 +10,7 @@ public static class ModelLoader
     {
         ["llama"] = LlamaModel.Load,
         ["deepseek2"] = DeepSeek2Model.Load,
+        ["phimoe"] = PhiMoeModel.Load,
     };
 
     public static IReadOnlyCollection<string> SupportedArchitectures => Architectures.Keys;

@@ -91,6 +91,20 @@ public sealed class OffloadedLogitsTests
         Assert.Equal(0, runtime.Cache!.SlotBytes % 4096);
     }
 
+    /// <summary>
+    /// phimoe's 8 experts of 48 KB take 60 KB slots when reads are 4096-aligned: 25% of their bytes is two experts but
+    /// fills one slot. A share that holds one layer's experts by their bytes still gets that layer's slots.
+    /// </summary>
+    [Fact]
+    public void AShareOfOneLayerRunsWhenAlignmentPadsItBelowOneLayerOfSlots()
+    {
+        var path = TestPaths.Golden("phimoe.gguf");
+        var runtime = Runtime("lru", "gate-lookahead:1:0", "25%", alignment: 4096);
+        Assert.Equal(Run(path, new ModelOptions { Threads = 2 }), Run(path, runtime.Attach(new ModelOptions { Threads = 2 })));
+        Assert.Equal(2, runtime.Cache!.SlotCount);
+        Assert.Throws<ModelLoadException>(() => Run(path, Runtime("lru", "none", "12%", alignment: 4096).Attach(new ModelOptions { Threads = 2 })));
+    }
+
     public static TheoryData<string, string> PoliciesAndPredictors()
     {
         var data = new TheoryData<string, string>();
