@@ -9,6 +9,7 @@ public static class ModelLoader
     static readonly Dictionary<string, Func<GgufFile, ModelOptions, LanguageModel>> Architectures = new(StringComparer.Ordinal)
     {
         ["llama"] = LlamaModel.Load,
+        ["gpt-oss"] = GptOssModel.Load,
     };
 
     public static IReadOnlyCollection<string> SupportedArchitectures => Architectures.Keys;

@@ -11,8 +11,8 @@ namespace MoeSpeq.Model.Experts;
 /// </summary>
 public sealed class RouterPreview
 {
-    /// <summary>One MoE layer's FFN RMSNorm weights [dim] and router [experts, dim].</summary>
-    public sealed record Layer(float[] Norm, WeightMatrix Router);
+    /// <summary>One MoE layer's FFN RMSNorm weights [dim], router [experts, dim] and router bias [experts] if it has one.</summary>
+    public sealed record Layer(float[] Norm, WeightMatrix Router, float[]? Bias = null);
 
     readonly MatMul _matMul;
     readonly Layer?[] _layers;
@@ -35,11 +35,12 @@ public sealed class RouterPreview
     /// <summary>Whether <paramref name="layer"/> routes experts.</summary>
     public bool Routes(int layer) => (uint)layer < (uint)_layers.Length && _layers[layer] is not null;
 
-    /// <summary>logits[experts] = Router(layer) · RmsNorm(residualRow; FFN norm of layer).</summary>
+    /// <summary>logits[experts] = Router(layer) · RmsNorm(residualRow; FFN norm of layer) + router bias.</summary>
     public void Logits(int layer, ReadOnlySpan<float> residualRow, Span<float> logits)
     {
         var L = _layers[layer] ?? throw new ArgumentException($"layer {layer} has no router", nameof(layer));
         RmsNorm.Apply(residualRow, L.Norm, _normed, _eps);
         _matMul.Multiply(L.Router, _normed, logits, 1);
+        Bias.AddRows(logits, L.Bias, 1);
     }
 }
