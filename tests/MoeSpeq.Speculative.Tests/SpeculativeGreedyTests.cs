@@ -58,7 +58,7 @@ public sealed class SpeculativeGreedyTests
         return [.. ids];
     }
 
-    static void AssertAllEqual(string path, OffloadOptions offload, string draftType = "q4_0", params string[] settings) =>
+    internal static void AssertAllEqual(string path, OffloadOptions offload, string draftType = "q4_0", params string[] settings) =>
         AssertAllEqual(path, offload, new DraftExpertsSource.AtLoad(DraftExperts.Types[draftType]), settings);
 
     /// <summary>Plain greedy and greedy under each speculation setting give the same ids with a self-draft of <paramref name="experts"/>.</summary>
