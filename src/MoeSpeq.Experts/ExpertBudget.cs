@@ -4,7 +4,8 @@ namespace MoeSpeq.Experts;
 
 /// <summary>
 /// An expert-cache budget as users write it: bytes with a unit (<c>2GiB</c>, <c>512MB</c>, <c>1000000</c>), a share of
-/// all expert bytes (<c>25%</c>), or <c>min</c>: the smallest cache that runs, one layer's experts (on-demand loading).
+/// all experts (<c>25%</c>: room for a quarter of them), or <c>min</c>: the smallest cache that runs, one layer's experts
+/// (on-demand loading).
 /// </summary>
 public readonly record struct ExpertBudget(long Bytes, double Fraction)
 {
@@ -38,7 +39,7 @@ public readonly record struct ExpertBudget(long Bytes, double Fraction)
         return new ExpertBudget((long)(value * scale), 0);
     }
 
-    /// <summary>The budget in bytes for a model whose routed experts take <paramref name="totalExpertBytes"/>.</summary>
+    /// <summary>The budget in bytes for a model whose routed experts take <paramref name="totalExpertBytes"/> (in cache slots).</summary>
     /// <param name="oneLayerBytes">What one layer's experts take, for <see cref="OneLayer"/>.</param>
     public long Resolve(long totalExpertBytes, long oneLayerBytes = 0) => IsOneLayer ? oneLayerBytes : Fraction > 0 ? (long)(Fraction * totalExpertBytes) : Bytes;
 

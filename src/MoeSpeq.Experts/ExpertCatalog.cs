@@ -66,14 +66,17 @@ public sealed class ExpertCatalog
     public IEnumerable<(long Offset, long Length)> FileRanges() =>
         _entries.SelectMany(l => l).SelectMany(e => e!.Reads).Select(r => (r.FileOffset, r.Length));
 
-    /// <summary><paramref name="key"/>'s matrices over a slot whose first byte is <paramref name="slot"/>.</summary>
+    /// <summary><paramref name="key"/>'s matrices over a slot whose first byte is <paramref name="slot"/>, with its resident biases.</summary>
     public unsafe ExpertWeights Weights(ExpertKey key, byte* slot)
     {
         var e = Get(key);
-        return new ExpertWeights(
-            new WeightMatrix(e.Shape.Gate.Type, e.Shape.Gate.Rows, e.Shape.Gate.Cols, slot + e.GateAt),
-            new WeightMatrix(e.Shape.Up.Type, e.Shape.Up.Rows, e.Shape.Up.Cols, slot + e.UpAt),
-            new WeightMatrix(e.Shape.Down.Type, e.Shape.Down.Rows, e.Shape.Down.Cols, slot + e.DownAt));
+        // Only the matrices live in the slot; the biases, if any, stay the layout's resident arrays.
+        return e.Shape with
+        {
+            Gate = new WeightMatrix(e.Shape.Gate.Type, e.Shape.Gate.Rows, e.Shape.Gate.Cols, slot + e.GateAt),
+            Up = new WeightMatrix(e.Shape.Up.Type, e.Shape.Up.Rows, e.Shape.Up.Cols, slot + e.UpAt),
+            Down = new WeightMatrix(e.Shape.Down.Type, e.Shape.Down.Rows, e.Shape.Down.Cols, slot + e.DownAt),
+        };
     }
 
     Entry Get(ExpertKey key)

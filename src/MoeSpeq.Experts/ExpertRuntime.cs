@@ -136,13 +136,10 @@ public sealed class ExpertRuntime
             var probe = new ExpertCatalog(layout, 1);
             tier = _openTier(probe, layout.File.Path);
             var catalog = tier.Alignment == 1 ? probe : new ExpertCatalog(layout, tier.Alignment);
-            long budget = _options.Budget.Resolve(catalog.TotalExpertBytes, c.ExpertUsedCount * catalog.SlotBytes);
+            // A share is of the experts, as the cache simulator counts it: 25% holds a quarter of them whatever padding the
+            // tier's alignment adds to a slot (which, for small experts read with O_DIRECT, can exceed the expert itself).
+            long budget = _options.Budget.Resolve(catalog.ExpertCount * catalog.SlotBytes, c.ExpertUsedCount * catalog.SlotBytes);
             int slots = (int)Math.Min(catalog.ExpertCount, budget / catalog.SlotBytes);
-            // A share is relative to the experts' bytes, but slots are padded for aligned reads: in a small model
-            // (4 experts × 2 layers of 48 KB in 60 KB slots) 25% of the bytes fills only one slot. A share that covers
-            // one layer's experts by their bytes gets that layer's slots; a size in bytes stays a hard limit.
-            if (_options.Budget.Fraction > 0 && slots < c.ExpertUsedCount && budget >= c.ExpertUsedCount * catalog.ExpertBytes)
-                slots = c.ExpertUsedCount;
             if (slots < c.ExpertUsedCount)
                 throw new ModelLoadException(
                     $"expert cache {_options.Budget} ({budget / 1e6:F1} MB) holds {slots} expert slots of {catalog.SlotBytes / 1e6:F2} MB; " +

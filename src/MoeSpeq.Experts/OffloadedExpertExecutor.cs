@@ -44,7 +44,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
         _stats = stats;
         int experts = layout.Config.ExpertCount;
         _dim = layout.Config.EmbeddingLength;
-        _ffn = new ExpertFfn(layout.MatMul, _dim, layout.Config.ExpertFeedForwardLength, capacity);
+        _ffn = layout.CreateFfn(capacity);
         _grouping = new ExpertGrouping(experts, capacity);
         _slotOfExpert = new int[experts];
         _pending = new int[experts];

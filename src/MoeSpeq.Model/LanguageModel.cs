@@ -32,18 +32,26 @@ public sealed record ModelOptions
 
 /// <summary>
 /// Where every routed expert's weights are, for executors that serve them from another tier: [layer][expert]
-/// matrices (an empty array for a dense layer), the model's weights, its matmul and a preview of every router.
+/// matrices (an empty array for a dense layer) with their biases if any, the model's weights, its matmul, a preview
+/// of every router, and the activation the experts use.
 /// </summary>
 public sealed record ExpertLayout(ModelConfig Config, ModelWeights Weights, ExpertWeights[][] Layers, MatMul MatMul, RouterPreview Routers)
 {
     public GgufFile File => Weights.File;
+
+    /// <summary>The gated activation of every expert of the model.</summary>
+    public ExpertActivation Activation { get; init; } = ExpertActivation.SwiGlu;
+
+    /// <summary>An expert FFN of this model's shape and activation for <paramref name="capacity"/> rows (expert slots) per call.</summary>
+    public ExpertFfn CreateFfn(int capacity) =>
+        new(MatMul, Config.EmbeddingLength, Config.ExpertFeedForwardLength, capacity, Activation);
 
     /// <summary>
     /// Runs <paramref name="layers"/> (by default this model's own experts) from memory, for batches of up to
     /// <paramref name="maxBatch"/> positions.
     /// </summary>
     public ResidentExpertExecutor ResidentExecutor(int maxBatch, ExpertWeights[][]? layers = null) =>
-        new(layers ?? Layers, new ExpertFfn(MatMul, Config.EmbeddingLength, Config.ExpertFeedForwardLength, maxBatch), Config.ExpertCount, maxBatch * Config.ExpertUsedCount);
+        new(layers ?? Layers, CreateFfn(maxBatch), Config.ExpertCount, maxBatch * Config.ExpertUsedCount);
 }
 
 /// <summary>A loaded decoder-only model: configuration, weights over the mapped file, and its forward pass.</summary>

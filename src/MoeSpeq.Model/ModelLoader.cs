@@ -11,6 +11,7 @@ public static class ModelLoader
         ["llama"] = LlamaModel.Load,
         ["deepseek2"] = DeepSeek2Model.Load,
         ["phimoe"] = PhiMoeModel.Load,
+        ["gpt-oss"] = GptOssModel.Load,
     };
 
     public static IReadOnlyCollection<string> SupportedArchitectures => Architectures.Keys;

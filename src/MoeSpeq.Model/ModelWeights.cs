@@ -63,7 +63,7 @@ public sealed unsafe class ModelWeights : IDisposable
     {
         GgmlType.F32, GgmlType.F16, GgmlType.BF16,
         GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
-        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4,
     };
 
     public bool Has(TensorId id, int layer = -1) => File.Header.FindTensor(TensorNames.Gguf(id, layer)) is not null;

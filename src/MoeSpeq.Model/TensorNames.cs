@@ -92,10 +92,13 @@ public static class TensorNames
         _ => throw new ArgumentOutOfRangeException(nameof(stacked), stacked, "not a stacked expert tensor"),
     };
 
-    /// <summary>Whether a GGUF tensor holds routed experts: stacked (<c>ffn_up_exps</c>), or one expert (<c>ffn_up.3</c>).</summary>
+    /// <summary>
+    /// Whether a GGUF tensor holds routed experts' matrices: stacked (<c>ffn_up_exps.weight</c>), or one expert
+    /// (<c>ffn_up.3.weight</c>). Expert biases (<c>ffn_up_exps.bias</c>) are not: they are small and stay resident.
+    /// </summary>
     public static bool IsRoutedExpert(string name)
     {
-        if (name.Contains("_exps.", StringComparison.Ordinal)) return true;
+        if (name.Contains("_exps.", StringComparison.Ordinal)) return name.EndsWith(".weight", StringComparison.Ordinal);
         var parts = name.Split('.');
         return parts is ["blk", var layer, "ffn_gate" or "ffn_up" or "ffn_down", var expert, "weight"]
             && int.TryParse(layer, out _) && int.TryParse(expert, out _);

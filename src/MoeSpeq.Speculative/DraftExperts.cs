@@ -84,7 +84,8 @@ public sealed unsafe class DraftExperts : IDisposable
             foreach (var key in keys)
             {
                 var src = layout.Layers[key.Layer][key.Expert];
-                layers[key.Layer][key.Expert] = new ExpertWeights(Place(memory, src.Gate, type), Place(memory, src.Up, type), Place(memory, src.Down, type));
+                // Only the matrices are requantized: the biases (gpt-oss) are the target's own resident arrays.
+                layers[key.Layer][key.Expert] = src with { Gate = Place(memory, src.Gate, type), Up = Place(memory, src.Up, type), Down = Place(memory, src.Down, type) };
             }
             using var requantizer = ExpertRequantizer.Open(layout);
             int done = 0;

@@ -9,7 +9,7 @@ namespace MoeSpeq.Speculative;
 /// Draft experts on disk, as <c>moespeq make-draft</c> writes them: a GGUF file of <c>general.type</c>
 /// <see cref="FileType"/> that holds, for every MoE layer of its target, the stacked expert tensors under the
 /// target's names (<c>blk.N.ffn_{gate,up,down}_exps.weight</c>, ne = [cols, rows, experts]) converted exactly as
-/// <see cref="DraftExperts.Build"/> converts them, and nothing else: routers, attention and embeddings stay the
+/// <see cref="DraftExperts.Build"/> converts them, and nothing else: routers, expert biases, attention and embeddings stay the
 /// target's. The tensors are stacked whatever the target's layout (a repacked target has a tensor per expert),
 /// because the file is read whole into memory and never served expert by expert.
 /// <para>
@@ -148,7 +148,7 @@ public static unsafe class DraftExpertsFile
                 var tensors = sliceBytes.Select(b => (Data: (nint)memory.Allocate(b * experts.Length), Bytes: b * experts.Length)).ToArray();
                 WeightMatrix Slice(int m, int e) => new(shapes[m].Type, shapes[m].Rows, shapes[m].Cols, (byte*)tensors[m].Data + sliceBytes[m] * e);
                 var destination = layout.Layers.Select((_, l) => l == layer ? new ExpertWeights[experts.Length] : []).ToArray();
-                for (int e = 0; e < experts.Length; e++) destination[layer][e] = new ExpertWeights(Slice(0, e), Slice(1, e), Slice(2, e));
+                for (int e = 0; e < experts.Length; e++) destination[layer][e] = experts[e] with { Gate = Slice(0, e), Up = Slice(1, e), Down = Slice(2, e) };
                 requantizer.Convert([.. Enumerable.Range(0, experts.Length).Select(e => new ExpertKey(layer, e))], destination, threads, expertDone);
                 return new ConvertedLayer(layer, memory, tensors);
             }
@@ -274,8 +274,13 @@ public static unsafe class DraftExpertsFile
                 var data = tensors[l].Select(t => ReadInto(path, handle, file.FileOffset(t), t, memory.Allocate(t.ByteSize))).ToArray();
                 layers[l] = new ExpertWeights[layout.Layers[l].Length];
                 for (int e = 0; e < layers[l].Length; e++)
-                    layers[l][e] = new ExpertWeights(
-                        file.Matrix(tensors[l][0], e, (byte*)data[0]), file.Matrix(tensors[l][1], e, (byte*)data[1]), file.Matrix(tensors[l][2], e, (byte*)data[2]));
+                    // The file holds only matrices; an expert's biases (gpt-oss) are the target's.
+                    layers[l][e] = layout.Layers[l][e] with
+                    {
+                        Gate = file.Matrix(tensors[l][0], e, (byte*)data[0]),
+                        Up = file.Matrix(tensors[l][1], e, (byte*)data[1]),
+                        Down = file.Matrix(tensors[l][2], e, (byte*)data[2]),
+                    };
             }
             var used = tensors.SelectMany(l => l).Select(t => t.Type).ToHashSet();
             return new DraftExperts(memory, layers, requested, used, $"read from {Path.GetFileName(path)}");

@@ -9,7 +9,7 @@ public static unsafe class Dequantize
     /// <summary>True when <see cref="Row"/> accepts <paramref name="type"/>.</summary>
     public static bool Supports(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1
-        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
+        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K or GgmlType.MXFP4;
 
     /// <summary>dst[i] = value of element i of <paramref name="src"/>, a row of dst.Length elements of <paramref name="type"/>.</summary>
     public static void Row(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst)
@@ -40,6 +40,7 @@ public static unsafe class Dequantize
                 case GgmlType.Q5_K: BlockQ5_K.Dequantize((BlockQ5_K*)s, d, blocks); break;
                 case GgmlType.Q6_K: BlockQ6_K.Dequantize((BlockQ6_K*)s, d, blocks); break;
                 case GgmlType.Q8_K: BlockQ8_K.Dequantize((BlockQ8_K*)s, d, blocks); break;
+                case GgmlType.MXFP4: BlockMXFP4.Dequantize((BlockMXFP4*)s, d, blocks); break;
                 default: throw new NotSupportedException($"dequantizing {type} is not supported");
             }
         }

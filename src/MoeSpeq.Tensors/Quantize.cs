@@ -12,7 +12,7 @@ public static unsafe class Quantize
     /// <summary>True when <see cref="Row"/> accepts <paramref name="type"/>.</summary>
     public static bool Supports(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0 or GgmlType.Q8_1
-        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K;
+        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.Q8_K or GgmlType.MXFP4;
 
     /// <summary>Writes the src.Length values of <paramref name="src"/> as one row of <paramref name="type"/> into dst.</summary>
     public static void Row(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst)
@@ -45,6 +45,7 @@ public static unsafe class Quantize
                 case GgmlType.Q5_K: BlockQ5_K.Quantize(s, (BlockQ5_K*)d, blocks); break;
                 case GgmlType.Q6_K: BlockQ6_K.Quantize(s, (BlockQ6_K*)d, blocks); break;
                 case GgmlType.Q8_K: BlockQ8_K.Quantize(s, (BlockQ8_K*)d, blocks); break;
+                case GgmlType.MXFP4: BlockMXFP4.Quantize(s, (BlockMXFP4*)d, blocks); break;
                 default: throw new NotSupportedException($"quantizing to {type} is not supported");
             }
         }

@@ -1,5 +1,6 @@
 using MoeSpeq.Model.Experts;
 using MoeSpeq.Model.Layers;
+using MoeSpeq.Tensors;
 using Xunit;
 
 namespace MoeSpeq.Model.Tests;
@@ -25,6 +26,77 @@ public class LayerTests
         Assert.Equal(1f, weights[0] + weights[1], 6);
         Assert.Equal(1f / (1f + MathF.Exp(-1f)), weights[0], 6);
         Assert.Equal(1f, weights[2] + weights[3], 6);
+    }
+
+    [Fact]
+    public void TopKSoftmaxSoftmaxesOnlyTheChosenLogits()
+    {
+        float[] logits = [1f, 3f, 2f, 0f, 3f, -1f, 5f, 0f];  // two tokens × four experts
+        int[] ids = new int[4];
+        float[] weights = new float[4];
+        Router.TopKSoftmax(logits, tokens: 2, experts: 4, k: 2, ids, weights);
+        Assert.Equal([1, 2, 2, 0], ids);
+        Assert.Equal(1f / (1f + MathF.Exp(-1f)), weights[0], 6);  // e³ / (e³ + e²): the other experts play no part
+        Assert.Equal(1f / (1f + MathF.Exp(2f)), weights[3], 6);  // e³ / (e⁵ + e³)
+        Assert.Equal([1f, 3f, 2f, 0f, 3f, -1f, 5f, 0f], logits);   // the logits are left as they are
+    }
+
+    [Theory]
+    [InlineData(0f, 0f, 0f)]
+    [InlineData(1f, 2f, 3f / (1 + 0.18231852f))]      // g·σ(1.702g)·(u + 1) with e^−1.702 = 0.18231852
+    [InlineData(9f, 2f, 21f / (1 + 6.696e-6f))]       // the gate is capped at 7
+    [InlineData(-2f, -9f, 12f / (1 + 30.084196f))]     // the linear unit is clamped to −7: (−6)·(−2)·σ(−3.404)
+    [InlineData(-50f, 1f, 0f)]                        // a very negative gate vanishes, no NaN
+    public void SwiGluOaiClampsAndGates(float gate, float up, float expected)
+    {
+        float[] g = [gate];
+        SwiGluOai.Apply(g, [up]);
+        Assert.Equal(expected, g[0], 5e-6f);
+    }
+
+    [Fact]
+    public unsafe void ExpertFfnAddsEachExpertsBiasesAroundItsProducts()
+    {
+        const int dim = 4, ffn = 3;
+        var rng = new Random(3);
+        float[] Values(int n) => [.. Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1))];
+        var gate = GC.AllocateArray<float>(ffn * dim, pinned: true);
+        var up = GC.AllocateArray<float>(ffn * dim, pinned: true);
+        var down = GC.AllocateArray<float>(dim * ffn, pinned: true);
+        Values(ffn * dim).CopyTo(gate, 0);
+        Values(ffn * dim).CopyTo(up, 0);
+        Values(dim * ffn).CopyTo(down, 0);
+        var bias = new ExpertBias(Values(ffn), Values(ffn), Values(dim));
+        fixed (float* g = gate, u = up, d = down)
+        {
+            var plain = new ExpertWeights(new(GgmlType.F32, ffn, dim, (byte*)g), new(GgmlType.F32, ffn, dim, (byte*)u), new(GgmlType.F32, dim, ffn, (byte*)d));
+            var biased = plain with { Bias = bias };
+            var x = Values(2 * dim);  // rows 0 and 1
+            using var pool = new ComputePool(1);
+            var ffnOai = new ExpertFfn(new MatMul(pool), dim, ffn, 2, ExpertActivation.SwiGluOai);
+            var y = new float[2 * dim];
+            // Row 0 through the biased expert, row 1 through the same matrices without biases.
+            ffnOai.Compute([biased, plain], [0, 1, 2], x, y);
+            for (int r = 0; r < 2; r++)
+            {
+                var b = r == 0 ? bias : new ExpertBias(new float[ffn], new float[ffn], new float[dim]);
+                var h = new float[ffn];
+                for (int i = 0; i < ffn; i++)
+                {
+                    float gi = b.Gate[i], ui = b.Up[i];
+                    for (int c = 0; c < dim; c++) { gi += gate[i * dim + c] * x[r * dim + c]; ui += up[i * dim + c] * x[r * dim + c]; }
+                    float[] one = [gi];
+                    SwiGluOai.Apply(one, [ui]);
+                    h[i] = one[0];
+                }
+                for (int o = 0; o < dim; o++)
+                {
+                    float expected = b.Down[o];
+                    for (int i = 0; i < ffn; i++) expected += down[o * ffn + i] * h[i];
+                    Assert.Equal(expected, y[r * dim + o], 1e-5f);
+                }
+            }
+        }
     }
 
     [Fact]

@@ -20,6 +20,7 @@ public class BlockLayoutTests
     [InlineData(typeof(BlockQ5_K), GgmlType.Q5_K)]
     [InlineData(typeof(BlockQ6_K), GgmlType.Q6_K)]
     [InlineData(typeof(BlockQ8_K), GgmlType.Q8_K)]
+    [InlineData(typeof(BlockMXFP4), GgmlType.MXFP4)]
     public void StructSizeMatchesGgml(Type block, GgmlType type)
     {
         int expected = GgmlTypeInfo.BlockBytes(type);

@@ -176,6 +176,33 @@ public class DequantizeTests
     }
 
     [Fact]
+    public void MXFP4()
+    {
+        var b = new byte[17];
+        b[0] = 127 + 2; // E8M0 scale 2^(129 − 127) = 4; the levels are doubled E2M1, so w = 4·level/2
+        b[1] = 0xF7;    // element 0: code 7 = +6 → 24; element 16: code 15 = −6 → −24
+        b[2] = 0x81;    // element 1: code 1 = +0.5 → 2; element 17: code 8 = −0 → 0
+        b[16] = 0x5A;   // element 15: code 10 = −1 → −4; element 31: code 5 = +3 → 12
+        var y = Run(GgmlType.MXFP4, b);
+        Assert.Equal(24f, y[0]);
+        Assert.Equal(-24f, y[16]);
+        Assert.Equal(2f, y[1]);
+        Assert.Equal(0f, y[17]);
+        Assert.Equal(-4f, y[15]);
+        Assert.Equal(12f, y[31]);
+        Assert.Equal(0f, y[2]);
+    }
+
+    [Theory]
+    [InlineData(0, 0x00200000)]   // 2^−128: a subnormal, half of E8M0's smallest scale 2^−127
+    [InlineData(1, 0x00400000)]   // 2^−127, still subnormal
+    [InlineData(2, 0x00800000)]   // 2^−126, the smallest normal float
+    [InlineData(127, 0x3F000000)] // scale 1 halved: 0.5
+    [InlineData(254, 0x7E800000)] // 2^126
+    public void MXFP4HalfScaleFollowsE8M0(byte e, int bits) =>
+        Assert.Equal(BitConverter.Int32BitsToSingle(bits), Quants.BlockMXFP4.HalfScale(e));
+
+    [Fact]
     public void HalfAndBFloat()
     {
         var h = new byte[4];

@@ -4,7 +4,7 @@ using Xunit;
 namespace MoeSpeq.Tensors.Tests;
 
 /// <summary>
-/// Re-runs <see cref="VecDotTests"/> and <see cref="MatMulTests"/> in child processes with the runtime told to hide
+/// Re-runs <see cref="VecDotTests"/>, <see cref="MatMulTests"/> and <see cref="MXFP4Tests"/> in child processes with the runtime told to hide
 /// instruction sets, so the AVX2 and scalar dispatch paths are exercised on an AVX-512 machine. The child asserts
 /// which path the dispatcher picked (<see cref="VecDotTests.DispatcherPicksExpectedIsa"/>).
 /// </summary>
@@ -33,7 +33,7 @@ public class IsaChildProcessTests
             UseShellExecute = false,
         };
         psi.ArgumentList.Add(assembly);
-        foreach (var cls in new[] { typeof(VecDotTests), typeof(MatMulTests) })
+        foreach (var cls in new[] { typeof(VecDotTests), typeof(MatMulTests), typeof(MXFP4Tests) })
         {
             psi.ArgumentList.Add("-class");
             psi.ArgumentList.Add(cls.FullName!);

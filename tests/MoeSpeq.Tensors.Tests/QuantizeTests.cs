@@ -18,6 +18,7 @@ public class QuantizeTests
     [InlineData(GgmlType.Q4_0, 0.14)]
     [InlineData(GgmlType.Q4_1, 0.12)]
     [InlineData(GgmlType.Q4_K, 0.11)]
+    [InlineData(GgmlType.MXFP4, 0.3)] // power-of-two scales and a coarse E2M1 grid
     [InlineData(GgmlType.Q3_K, 0.25)]
     [InlineData(GgmlType.Q2_K, 0.45)]
     public void RoundTripErrorIsBounded(GgmlType type, double maxRelativeRms)

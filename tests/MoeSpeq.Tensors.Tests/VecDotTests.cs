@@ -164,6 +164,7 @@ public class VecDotTests
         Assert.Equal(GgmlType.Q8_0, VecDot.TypeFor(GgmlType.Q4_0));
         Assert.Equal(GgmlType.Q8_0, VecDot.TypeFor(GgmlType.Q5_0));
         Assert.Equal(GgmlType.Q8_0, VecDot.TypeFor(GgmlType.Q8_0));
+        Assert.Equal(GgmlType.Q8_0, VecDot.TypeFor(GgmlType.MXFP4));
         Assert.Equal(GgmlType.Q8_1, VecDot.TypeFor(GgmlType.Q4_1));
         Assert.Equal(GgmlType.Q8_1, VecDot.TypeFor(GgmlType.Q5_1));
         foreach (var k in new[] { GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K })

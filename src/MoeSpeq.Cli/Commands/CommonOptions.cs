@@ -39,7 +39,7 @@ public sealed class CommonOptions
     };
     public Option<string> ExpertCache { get; } = new("--expert-cache")
     {
-        Description = "expert cache budget for an offloaded tier: a size (2GiB, 512MB), a share of all expert bytes (25%), or min (one layer's experts: on-demand loading)",
+        Description = "expert cache budget for an offloaded tier: a size (2GiB, 512MB), a share of all experts (25%), or min (one layer's experts: on-demand loading)",
         DefaultValueFactory = _ => "25%",
     };
     public Option<string> CachePolicy { get; } = new("--cache-policy")

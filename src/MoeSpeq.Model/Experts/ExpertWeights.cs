@@ -2,5 +2,15 @@ using MoeSpeq.Tensors;
 
 namespace MoeSpeq.Model.Experts;
 
-/// <summary>One expert's SwiGLU matrices: gate and up [ffn, dim], down [dim, ffn].</summary>
-public readonly record struct ExpertWeights(WeightMatrix Gate, WeightMatrix Up, WeightMatrix Down);
+/// <summary>
+/// One expert's matrices: gate and up [ffn, dim], down [dim, ffn]; and, in architectures that have them (gpt-oss), the
+/// biases added after each product. An executor that moves the matrices elsewhere (a cache slot, a low-bit copy)
+/// keeps the biases with <c>with { Gate = …, Up = …, Down = … }</c>.
+/// </summary>
+public readonly record struct ExpertWeights(WeightMatrix Gate, WeightMatrix Up, WeightMatrix Down, ExpertBias? Bias = null);
+
+/// <summary>
+/// One expert's biases: gate and up [ffn], down [dim]. A few hundred floats per expert, so they stay resident with the
+/// model's layout whatever tier holds the expert's matrices.
+/// </summary>
+public sealed record ExpertBias(float[] Gate, float[] Up, float[] Down);

@@ -12,8 +12,11 @@ namespace MoeSpeq.Model.Experts;
 /// </summary>
 public sealed class RouterPreview
 {
-    /// <summary>One MoE layer's FFN RMSNorm weights [dim], router [experts, dim] and the norm's bias [dim], if it has one.</summary>
-    public sealed record Layer(float[] Norm, WeightMatrix Router, float[]? NormBias = null);
+    /// <summary>
+    /// One MoE layer's FFN RMSNorm weights [dim] and router [experts, dim], with the norm's bias [dim] and the router's
+    /// bias [experts] where the architecture has them.
+    /// </summary>
+    public sealed record Layer(float[] Norm, WeightMatrix Router, float[]? NormBias = null, float[]? Bias = null);
 
     readonly MatMul _matMul;
     readonly Layer?[] _layers;
@@ -36,12 +39,13 @@ public sealed class RouterPreview
     /// <summary>Whether <paramref name="layer"/> routes experts.</summary>
     public bool Routes(int layer) => (uint)layer < (uint)_layers.Length && _layers[layer] is not null;
 
-    /// <summary>logits[experts] = Router(layer) · (RmsNorm(residualRow; FFN norm of layer) + its bias).</summary>
+    /// <summary>logits[experts] = Router(layer) · (RmsNorm(residualRow; FFN norm of layer) + norm bias) + router bias.</summary>
     public void Logits(int layer, ReadOnlySpan<float> residualRow, Span<float> logits)
     {
         var L = _layers[layer] ?? throw new ArgumentException($"layer {layer} has no router", nameof(layer));
         RmsNorm.Apply(residualRow, L.Norm, _normed, _eps);
         if (L.NormBias is { } bias) TensorPrimitives.Add(_normed, bias, _normed);
         _matMul.Multiply(L.Router, _normed, logits, 1);
+        Bias.AddRows(logits, L.Bias, 1);
     }
 }

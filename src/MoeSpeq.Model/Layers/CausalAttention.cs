@@ -6,27 +6,35 @@ namespace MoeSpeq.Model.Layers;
 
 /// <summary>
 /// Scaled dot-product attention of a batch of query positions over the KV cache with a causal mask and grouped
-/// query heads. Work is split over (position, head) pairs on the compute pool; each pair is independent.
+/// query heads, optionally limited to a sliding window of recent positions and with a learned per-head sink logit in
+/// the softmax (gpt-oss). Work is split over (position, head) pairs on the compute pool; each pair is independent.
 /// </summary>
 public sealed unsafe class CausalAttention : IParallelTask
 {
     [ThreadStatic] static float[]? t_scores;
 
-    int _heads, _group, _keyLength, _valueLength, _startPos;
+    int _heads, _group, _keyLength, _valueLength, _startPos, _window;
     float _scale;
     float* _q, _keys, _values, _out;
+    float[]? _sinks;
     int _keyWidth, _valueWidth;
 
     /// <summary>
-    /// out[t, h, :] = Σ_p softmax_p(scale · q[t, h]·K[p, h/group]) · V[p, h/group] over p ≤ startPos + t.
+    /// out[t, h, :] = Σ_p softmax_p(scale · q[t, h]·K[p, h/group]) · V[p, h/group] over the visible positions p: all of
+    /// p ≤ startPos + t, or with a <paramref name="window"/> &gt; 0 only the last <paramref name="window"/> of them
+    /// (startPos + t − window &lt; p). With <paramref name="sinks"/> ([heads]) head h's softmax denominator also holds
+    /// e^sinks[h], as if a key with that logit and a zero value were always visible: a head can then attend to nothing.
     /// q: [batch, heads·keyLength] (already rotated); keys/values: the layer's cache rows, already holding the
     /// batch's own positions; out: [batch, heads·valueLength].
     /// </summary>
     public void Compute(ComputePool pool, ReadOnlySpan<float> q, Span<float> keys, Span<float> values, Span<float> output,
-        int batch, int startPos, int heads, int kvHeads, int keyLength, int valueLength, float scale)
+        int batch, int startPos, int heads, int kvHeads, int keyLength, int valueLength, float scale,
+        float[]? sinks = null, int window = 0)
     {
         Debug.Assert(q.Length >= batch * heads * keyLength && output.Length >= batch * heads * valueLength);
         Debug.Assert(keys.Length >= (startPos + batch) * kvHeads * keyLength);
+        Debug.Assert(sinks is null || sinks.Length >= heads);
+        Debug.Assert(window >= 0);
         fixed (float* pq = q, pk = keys, pv = values, po = output)
         {
             _q = pq;
@@ -34,42 +42,49 @@ public sealed unsafe class CausalAttention : IParallelTask
             _values = pv;
             _out = po;
             (_heads, _group, _keyLength, _valueLength, _startPos, _scale) = (heads, heads / kvHeads, keyLength, valueLength, startPos, scale);
-            (_keyWidth, _valueWidth) = (kvHeads * keyLength, kvHeads * valueLength);
+            (_keyWidth, _valueWidth, _sinks, _window) = (kvHeads * keyLength, kvHeads * valueLength, sinks, window);
             pool.Run(this, batch * heads);
             _q = _keys = _values = _out = null;
+            _sinks = null;
         }
     }
 
     void IParallelTask.Execute(int index)
     {
         int t = index / _heads, h = index % _heads, kvHead = h / _group;
-        int nKeys = _startPos + t + 1;
+        int pos = _startPos + t;
+        // Positions outside the window are masked to −∞ in llama.cpp: they add nothing to the max or the sum.
+        int first = _window > 0 ? Math.Max(0, pos - _window + 1) : 0;
+        int nKeys = pos + 1 - first;
         var scores = t_scores is { } s && s.Length >= nKeys ? s : (t_scores = new float[Math.Max(nKeys, 256) * 2]);
         var query = new ReadOnlySpan<float>(_q + ((long)t * _heads + h) * _keyLength, _keyLength);
 
         float max = float.NegativeInfinity;
-        for (int p = 0; p < nKeys; p++)
+        for (int i = 0; i < nKeys; i++)
         {
-            var key = new ReadOnlySpan<float>(_keys + (long)p * _keyWidth + kvHead * _keyLength, _keyLength);
+            var key = new ReadOnlySpan<float>(_keys + (long)(first + i) * _keyWidth + kvHead * _keyLength, _keyLength);
             float score = TensorPrimitives.Dot(query, key) * _scale;
-            scores[p] = score;
+            scores[i] = score;
             if (score > max) max = score;
         }
+        float sink = _sinks is { } sk ? sk[h] : float.NegativeInfinity;
+        if (sink > max) max = sink;
         double sum = 0;
-        for (int p = 0; p < nKeys; p++)
+        for (int i = 0; i < nKeys; i++)
         {
-            float e = MathF.Exp(scores[p] - max);
-            scores[p] = e;
+            float e = MathF.Exp(scores[i] - max);
+            scores[i] = e;
             sum += e;
         }
+        if (_sinks is not null) sum += MathF.Exp(sink - max);
         float inv = (float)(1.0 / sum);
 
         var output = new Span<float>(_out + ((long)t * _heads + h) * _valueLength, _valueLength);
         output.Clear();
-        for (int p = 0; p < nKeys; p++)
+        for (int i = 0; i < nKeys; i++)
         {
-            var value = new ReadOnlySpan<float>(_values + (long)p * _valueWidth + kvHead * _valueLength, _valueLength);
-            TensorPrimitives.MultiplyAdd(value, scores[p] * inv, output, output);
+            var value = new ReadOnlySpan<float>(_values + (long)(first + i) * _valueWidth + kvHead * _valueLength, _valueLength);
+            TensorPrimitives.MultiplyAdd(value, scores[i] * inv, output, output);
         }
     }
 }

@@ -3,8 +3,9 @@ using System.Diagnostics;
 namespace MoeSpeq.Model.Layers;
 
 /// <summary>
-/// Turns router logits into each position's chosen experts and mixing weights. Mixtral-style gating: softmax
-/// over all experts, take the k most probable, then divide their probabilities by their sum.
+/// Turns router logits into each position's chosen experts and mixing weights. Mixtral-style gating
+/// (<see cref="SoftmaxTopK"/>): softmax over all experts, take the k most probable, then divide their probabilities
+/// by their sum. gpt-oss gating (<see cref="TopKSoftmax"/>): take the k largest logits, then softmax over those k.
 /// </summary>
 public static class Router
 {
@@ -33,6 +34,24 @@ public static class Router
             if (!renormalize) continue;
             float norm = Math.Max((float)sum, MinWeightSum);
             for (int j = 0; j < k; j++) rowWeights[j] /= norm;
+        }
+    }
+
+    /// <summary>
+    /// logits: [tokens, experts] (left as they are); ids, weights: [tokens, k], best first, the weights a softmax over
+    /// the k chosen logits (llama.cpp's SOFTMAX_WEIGHT gating).
+    /// </summary>
+    public static void TopKSoftmax(ReadOnlySpan<float> logits, int tokens, int experts, int k, Span<int> ids, Span<float> weights)
+    {
+        Debug.Assert(logits.Length >= tokens * experts && ids.Length >= tokens * k && weights.Length >= tokens * k);
+        for (int t = 0; t < tokens; t++)
+        {
+            var row = logits.Slice(t * experts, experts);
+            var rowIds = ids.Slice(t * k, k);
+            var rowWeights = weights.Slice(t * k, k);
+            TopK(row, rowIds);
+            for (int j = 0; j < k; j++) rowWeights[j] = row[rowIds[j]];
+            Softmax(rowWeights);
         }
     }
 

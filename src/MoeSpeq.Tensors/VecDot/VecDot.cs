@@ -32,7 +32,7 @@ public static unsafe partial class VecDot
         GgmlType.F32 => GgmlType.F32,
         GgmlType.F16 => GgmlType.F16,
         GgmlType.BF16 => GgmlType.BF16,
-        GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 => GgmlType.Q8_0,
+        GgmlType.Q4_0 or GgmlType.Q5_0 or GgmlType.Q8_0 or GgmlType.MXFP4 => GgmlType.Q8_0,
         GgmlType.Q4_1 or GgmlType.Q5_1 => GgmlType.Q8_1,
         GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K,
         _ => throw new NotSupportedException($"no dot product for {weight} weights"),
@@ -41,7 +41,7 @@ public static unsafe partial class VecDot
     /// <summary>True when there is a dot product for weights of <paramref name="weight"/>.</summary>
     public static bool Supports(GgmlType weight) => weight is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 or GgmlType.Q8_0
-        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+        or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.MXFP4;
 
     /// <summary>Σ_i w[i]·x[i] over <paramref name="n"/> elements, x already in <see cref="TypeFor"/>(weight), on the fastest kernel.</summary>
     public static float Row(GgmlType weight, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n) =>
@@ -84,6 +84,7 @@ public static unsafe partial class VecDot
                 GgmlType.Q4_0 => &Q4_0Avx512,
                 GgmlType.Q4_K => &Q4_KAvx512,
                 GgmlType.Q6_K => &Q6_KAvx512,
+                GgmlType.MXFP4 => &MXFP4Avx512,
                                                                                                                 _ => null,
             };
             if (k != null) return k;
@@ -105,6 +106,7 @@ public static unsafe partial class VecDot
                 GgmlType.Q2_K => &Q2_KAvx2,
                 GgmlType.Q3_K => &Q3_KAvx2,
                 GgmlType.Q5_K => &Q5_KAvx2,
+                GgmlType.MXFP4 => &MXFP4Avx2,
                                                                                                                 _ => null,
             };
             if (k != null) return k;
@@ -124,6 +126,7 @@ public static unsafe partial class VecDot
             GgmlType.Q4_K => &Q4_KScalar,
             GgmlType.Q5_K => &Q5_KScalar,
             GgmlType.Q6_K => &Q6_KScalar,
+            GgmlType.MXFP4 => &MXFP4Scalar,
             _ => throw new NotSupportedException($"no dot product for {weight} weights"),
         };
     }
