@@ -4,7 +4,8 @@ namespace MoeSpeq.Experts;
 
 /// <summary>
 /// An expert-cache budget as users write it: bytes with a unit (<c>2GiB</c>, <c>512MB</c>, <c>1000000</c>), a share of
-/// all expert bytes (<c>25%</c>), or <c>min</c>: the smallest cache that runs, one layer's experts (on-demand loading).
+/// all expert bytes (<c>25%</c>; the live cache resolves it against its slots, so it holds that share of the experts),
+/// or <c>min</c>: the smallest cache that runs, one layer's experts (on-demand loading).
 /// </summary>
 public readonly record struct ExpertBudget(long Bytes, double Fraction)
 {

@@ -9,6 +9,9 @@ public static class ModelLoader
     static readonly Dictionary<string, Func<GgufFile, ModelOptions, LanguageModel>> Architectures = new(StringComparer.Ordinal)
     {
         ["llama"] = LlamaModel.Load,
+        ["qwen2moe"] = Qwen2MoeModel.Load,
+        ["qwen3moe"] = Qwen3MoeModel.Load,
+        ["olmoe"] = OlmoeModel.Load,
     };
 
     public static IReadOnlyCollection<string> SupportedArchitectures => Architectures.Keys;
