@@ -136,9 +136,9 @@ public sealed class ExpertRuntime
             var probe = new ExpertCatalog(layout, 1);
             tier = _openTier(probe, layout.File.Path);
             var catalog = tier.Alignment == 1 ? probe : new ExpertCatalog(layout, tier.Alignment);
-            // A share is of the experts, as the cache simulator counts it: 25% holds a quarter of them whatever padding the
-            // tier's alignment adds to a slot (which, for small experts read with O_DIRECT, can exceed the expert itself).
-            long budget = _options.Budget.Resolve(catalog.ExpertCount * catalog.SlotBytes, c.ExpertUsedCount * catalog.SlotBytes);
+            // A share is a share of the experts, counted in slots: 25% caches a quarter of them however far the tier's
+            // alignment pads a slot beyond its expert's bytes (a lot, for experts of a few KiB), as trace analysis counts it.
+            long budget = _options.Budget.Resolve((long)catalog.ExpertCount * catalog.SlotBytes, c.ExpertUsedCount * catalog.SlotBytes);
             int slots = (int)Math.Min(catalog.ExpertCount, budget / catalog.SlotBytes);
             if (slots < c.ExpertUsedCount)
                 throw new ModelLoadException(

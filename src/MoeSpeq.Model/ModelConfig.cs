@@ -58,6 +58,8 @@ public sealed record ModelConfig
     public required int ExpertCount { get; init; }
     public required int ExpertUsedCount { get; init; }
     public required int ExpertFeedForwardLength { get; init; }
+    /// <summary><c>expert_shared_feed_forward_length</c>: width of the shared expert beside the routed ones (Qwen2-MoE), 0 when absent.</summary>
+    public int SharedExpertFeedForwardLength { get; init; }
 
     public bool IsMoe => ExpertCount > 0;
     public int QueryWidth => HeadCount * KeyLength;
@@ -139,6 +141,7 @@ public sealed record ModelConfig
             ExpertCount = experts,
             ExpertUsedCount = used,
             ExpertFeedForwardLength = IntOr("expert_feed_forward_length", ffn),
+            SharedExpertFeedForwardLength = IntOr("expert_shared_feed_forward_length", 0),
         };
     }
 

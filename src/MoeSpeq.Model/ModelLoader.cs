@@ -12,6 +12,9 @@ public static class ModelLoader
         ["deepseek2"] = DeepSeek2Model.Load,
         ["phimoe"] = PhiMoeModel.Load,
         ["gpt-oss"] = GptOssModel.Load,
+        ["qwen2moe"] = Qwen2MoeModel.Load,
+        ["qwen3moe"] = Qwen3MoeModel.Load,
+        ["olmoe"] = OlmoeModel.Load,
     };
 
     public static IReadOnlyCollection<string> SupportedArchitectures => Architectures.Keys;

@@ -14,7 +14,7 @@ public sealed class RunState
         if (maxBatch <= 0) throw new ArgumentOutOfRangeException(nameof(maxBatch), maxBatch, "batch must be positive");
         MaxBatch = maxBatch;
         int b = maxBatch, k = Math.Max(c.ExpertUsedCount, 1);
-        int ffn = Math.Max(c.FeedForwardLength, 1);
+        int ffn = Math.Max(Math.Max(c.FeedForwardLength, c.SharedExpertFeedForwardLength), 1);
         Residual = new float[b * c.EmbeddingLength];
         Normed = new float[b * c.EmbeddingLength];
         Query = new float[b * c.QueryWidth];
@@ -24,6 +24,8 @@ public sealed class RunState
         Projected = new float[b * c.EmbeddingLength];
         FfnGate = new float[b * ffn];
         FfnUp = new float[b * ffn];
+        SharedOut = c.SharedExpertFeedForwardLength > 0 ? new float[b * c.EmbeddingLength] : [];
+        SharedGate = c.SharedExpertFeedForwardLength > 0 ? new float[b] : [];
         RouterLogits = new float[b * Math.Max(c.ExpertCount, 1)];
         ExpertIds = new int[b * k];
         ExpertWeights = new float[b * k];
@@ -46,8 +48,10 @@ public sealed class RunState
     public float[] Value { get; }         // [batch, kvHeads·valueLength]
     public float[] AttentionOut { get; }  // [batch, heads·valueLength]
     public float[] Projected { get; }     // [batch, dim]
-    public float[] FfnGate { get; }       // [batch, ffn]
+    public float[] FfnGate { get; }       // [batch, ffn], ffn the wider of the dense and the shared-expert FFN
     public float[] FfnUp { get; }         // [batch, ffn]
+    public float[] SharedOut { get; }     // [batch, dim]: the shared expert's output, when the model has one
+    public float[] SharedGate { get; }    // [batch]: its gate logits
     public float[] RouterLogits { get; }  // [batch, experts]
     public int[] ExpertIds { get; }       // [batch, k]
     public float[] ExpertWeights { get; } // [batch, k]

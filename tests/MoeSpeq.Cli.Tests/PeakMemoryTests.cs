@@ -20,10 +20,12 @@ namespace MoeSpeq.Cli.Tests;
 /// </summary>
 public sealed partial class PeakMemoryTests : IDisposable
 {
-    // ~400 MB of F16 experts (12.6 MB each): enough that the budget dominates the runtime's own tens of MB.
+    // ~800 MB of F16 experts (12.6 MB each): enough that the budget dominates the runtime's own tens of MB (about 16 MB
+    // beyond the budget, resident weights and KV cache here, which 10% of a 25% budget of 400 MB of experts did not cover
+    // once that budget held all of its 8 experts rather than 7).
     static readonly RandomModelSpec Spec = new()
     {
-        Layers = 4, Dim = 1024, Heads = 8, KvHeads = 2, Experts = 8, ExpertsUsed = 2, Ffn = 2048, Vocab = 1024,
+        Layers = 8, Dim = 1024, Heads = 8, KvHeads = 2, Experts = 8, ExpertsUsed = 2, Ffn = 2048, Vocab = 1024,
         ContextLength = 256, Type = GgmlType.F16,
     };
     const int Context = 64;

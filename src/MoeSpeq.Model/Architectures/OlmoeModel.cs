@@ -1,0 +1,134 @@
+using System.Numerics.Tensors;
+using MoeSpeq.Formats.Gguf;
+using MoeSpeq.Model.Experts;
+using MoeSpeq.Model.Layers;
+using MoeSpeq.Tensors;
+
+namespace MoeSpeq.Model.Architectures;
+
+/// <summary>
+/// llama.cpp's <c>olmoe</c> architecture (OLMoE-1B-7B): pre-norm blocks with RMSNorm, attention whose query and key
+/// projections are RMS-normalised as a whole (<c>attn_q_norm</c>, <c>attn_k_norm</c> as wide as the projection,
+/// before the head split) and then rotated with NEOX pairing, and in every layer a mixture of experts
+/// <c>feed_forward_length</c> wide: softmax → top-k, the chosen probabilities used as they are, not renormalised.
+/// </summary>
+public sealed class OlmoeModel : LanguageModel
+{
+    sealed record Layer(
+        float[] AttnNorm, WeightMatrix Wq, WeightMatrix Wk, WeightMatrix Wv, float[] QNorm, float[] KNorm, WeightMatrix Wo,
+        float[] FfnNorm, WeightMatrix Router);
+
+    readonly WeightMatrix _tokenEmbedding; // [vocab, dim]
+    readonly float[] _outputNorm;          // [dim]
+    readonly WeightMatrix _output;         // [vocab, dim]
+    readonly Layer[] _layers;
+    readonly Rope _rope;
+    readonly IExpertExecutor _experts;
+
+    OlmoeModel(GgufFile file, ModelConfig c, ModelOptions options) : base(file, c, options)
+    {
+        try
+        {
+            var w = Weights;
+            int dim = c.EmbeddingLength;
+            _tokenEmbedding = w.Matrix(TensorId.TokenEmbedding, -1, dim, c.VocabSize);
+            _outputNorm = w.Vector(TensorId.OutputNorm, -1, dim);
+            _output = w.Matrix(TensorId.Output, -1, dim, c.VocabSize);
+            _rope = c.CreateRope();
+
+            _layers = new Layer[c.BlockCount];
+            var experts = new ExpertWeights[c.BlockCount][];
+            for (int l = 0; l < c.BlockCount; l++)
+            {
+                experts[l] = ExpertWeights.LoadLayer(w, l, dim, c.ExpertFeedForwardLength, c.ExpertCount);
+                _layers[l] = new Layer(
+                    w.Vector(TensorId.AttnNorm, l, dim),
+                    w.Matrix(TensorId.AttnQ, l, dim, c.QueryWidth),
+                    w.Matrix(TensorId.AttnK, l, dim, c.KeyWidth),
+                    w.Matrix(TensorId.AttnV, l, dim, c.ValueWidth),
+                    w.Vector(TensorId.AttnQNorm, l, c.QueryWidth),
+                    w.Vector(TensorId.AttnKNorm, l, c.KeyWidth),
+                    w.Matrix(TensorId.AttnOutput, l, c.HeadCount * c.ValueLength, dim),
+                    w.Vector(TensorId.FfnNorm, l, dim),
+                    w.Matrix(TensorId.FfnRouter, l, dim, c.ExpertCount));
+                options.Progress?.Invoke(l + 1, c.BlockCount);
+            }
+            w.FinishLoading();
+            var preview = new RouterPreview(MatMul, dim, c.ExpertCount, c.RmsNormEps,
+                [.. _layers.Select(L => new RouterPreview.Layer(L.FfnNorm, L.Router))]);
+            _experts = UseExperts(options.BuildExpertExecutor(new ExpertLayout(c, w, experts, MatMul, preview)));
+        }
+        catch
+        {
+            ReleaseAfterFailedLoad();
+            throw;
+        }
+    }
+
+    /// <summary>The experts are <c>feed_forward_length</c> wide (llama.cpp reads no expert width for olmoe).</summary>
+    public static LanguageModel Load(GgufFile file, ModelOptions options)
+    {
+        var c = ModelConfig.FromGguf(file.Header, RopeMode.Neox);
+        if (!c.IsMoe) throw new ModelLoadException($"{c.Architecture}.expert_count is missing: every {c.Architecture} layer routes experts");
+        return new OlmoeModel(file, c with { ExpertFeedForwardLength = c.FeedForwardLength }, options);
+    }
+
+    protected override void Forward(RunState s, ReadOnlySpan<int> tokens, int pos0, int logitRows)
+    {
+        var c = Config;
+        int n = tokens.Length, dim = c.EmbeddingLength, kw = c.KeyWidth, vw = c.ValueWidth, k = c.ExpertUsedCount;
+        float eps = c.RmsNormEps, kqScale = 1f / MathF.Sqrt(c.KeyLength);
+        var x = s.Residual.AsSpan(0, n * dim);        // [n, dim] residual stream
+        var xn = s.Normed.AsSpan(0, n * dim);         // [n, dim] normalised input of a block
+        var q = s.Query.AsSpan(0, n * c.QueryWidth);  // [n, heads·headDim]
+        var attn = s.AttentionOut.AsSpan(0, n * c.HeadCount * c.ValueLength);
+        var proj = s.Projected.AsSpan(0, n * dim);    // [n, dim] block output before the residual add
+        var logits = s.RouterLogits.AsSpan(0, n * c.ExpertCount); // [n, experts]
+        var ids = s.ExpertIds.AsSpan(0, n * k);                   // [n, k]
+        var weights = s.ExpertWeights.AsSpan(0, n * k);           // [n, k]
+
+        for (int t = 0; t < n; t++) Dequantize.Row(_tokenEmbedding.Type, _tokenEmbedding.Row(tokens[t]), x.Slice(t * dim, dim));
+        int half = _rope.Dims / 2;
+        for (int t = 0; t < n; t++) _rope.Angles(pos0 + t, s.RopeCos.AsSpan(t * half, half), s.RopeSin.AsSpan(t * half, half));
+
+        for (int l = 0; l < c.BlockCount; l++)
+        {
+            var L = _layers[l];
+            var keys = s.Cache.Keys(l);                              // [ctx, kvHeads·headDim]
+            var values = s.Cache.Values(l);                          // [ctx, kvHeads·valueDim]
+            var newKeys = keys.Slice(pos0 * kw, n * kw);             // this batch's rows of the cache
+            var newValues = values.Slice(pos0 * vw, n * vw);
+
+            // Attention block: x += Wo · attention(rope(norm_q(Wq·xn)), rope(norm_k(Wk·xn)), Wv·xn), norms over whole rows
+            RmsNorm.ApplyRows(x, L.AttnNorm, xn, n, eps);
+            MatMul.MultiplyEach(xn, n, L.Wq, q, L.Wk, newKeys, L.Wv, newValues);
+            QkNorm.Apply(q, newKeys, L.QNorm, L.KNorm, eps);
+            for (int t = 0; t < n; t++)
+            {
+                var cos = s.RopeCos.AsSpan(t * half, half);
+                var sin = s.RopeSin.AsSpan(t * half, half);
+                _rope.Apply(q.Slice(t * c.QueryWidth, c.QueryWidth), c.KeyLength, cos, sin);
+                _rope.Apply(newKeys.Slice(t * kw, kw), c.KeyLength, cos, sin);
+            }
+            s.Attention.Compute(Pool, q, keys, values, attn, n, pos0, c.HeadCount, c.HeadCountKv, c.KeyLength, c.ValueLength, kqScale);
+            Sink?.Record("attn_out", l, attn);
+            MatMul.Multiply(L.Wo, attn, proj, n);
+            TensorPrimitives.Add(x, proj, x);
+
+            // Feed-forward block: x += Σ_j p_j · Expert_j(xn), p the unrenormalised top-k probabilities
+            RmsNorm.ApplyRows(x, L.FfnNorm, xn, n, eps);
+            MatMul.Multiply(L.Router, xn, logits, n);
+            Router.SoftmaxTopK(logits, n, c.ExpertCount, k, renormalize: false, ids, weights);
+            _experts.Forward(l, x, xn, ids, weights, n, k, proj);
+            Sink?.Record("ffn_out", l, proj);
+            TensorPrimitives.Add(x, proj, x);
+        }
+
+        if (logitRows == 0) return;
+        int first = n - logitRows;
+        var lastX = x.Slice(first * dim, logitRows * dim);
+        var lastXn = xn[..(logitRows * dim)];
+        RmsNorm.ApplyRows(lastX, _outputNorm, lastXn, logitRows, eps);
+        MatMul.Multiply(_output, lastXn, s.Logits.AsSpan(0, logitRows * c.VocabSize), logitRows);
+    }
+}
