@@ -28,6 +28,7 @@ public static class HfModelDirectory
 
     public static GgufFile Open(string directory)
     {
+        directory = Path.TrimEndingDirectorySeparator(directory);
         var config = HfJsonFile.Load(Path.Combine(directory, ConfigFileName));
         string hfName = config.Strings("architectures") is [var first, ..] ? first : throw config.Missing("architectures");
         var arch = HfArchitectures.Find(hfName)
@@ -37,7 +38,7 @@ public static class HfModelDirectory
         {
             ["general.architecture"] = new(GgufValueType.String, arch.GgufName),
             ["general.type"] = new(GgufValueType.String, "model"),
-            ["general.name"] = new(GgufValueType.String, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)))),
+            ["general.name"] = new(GgufValueType.String, Path.GetFileName(Path.GetFullPath(directory))),
         };
         foreach (var key in arch.EffectiveKeys) key.Read(config, arch.GgufName, metadata);
         if (File.Exists(Path.Combine(directory, HfTokenizer.FileName)))
