@@ -47,7 +47,10 @@ public static partial class HfTokenizer
         if (type != "BPE") throw model.Invalid("type", $"\"{type}\" tokenizers are not supported (BPE with byte fallback, and byte-level BPE, are)");
         bool spm = model.Bool("byte_fallback") ?? false;
 
-        var (tokens, types) = ReadVocabulary(json, model);
+        // The embedding may have more rows than the tokenizer has tokens (Qwen pads to a multiple of 128): the
+        // converter pads the vocabulary to config.json's vocab_size, so the two agree.
+        long padTo = config?.Int("vocab_size") is long v and > 0 and < MaxVocab ? v : 0;
+        var (tokens, types) = ReadVocabulary(json, model, (int)padTo);
         var ids = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
         for (int i = 0; i < tokens.Length; i++) ids.TryAdd(tokens[i], i);
         var merges = ReadMerges(model);
@@ -81,8 +84,11 @@ public static partial class HfTokenizer
         return metadata;
     }
 
-    /// <summary>Tokens by id (vocab, then added tokens), with their GGUF types before the kind-specific fix-ups.</summary>
-    static (string[] Tokens, int[] Types) ReadVocabulary(HfJsonFile json, HfJsonFile model)
+    /// <summary>
+    /// Tokens by id (vocab, then added tokens, padded to <paramref name="padTo"/>), with their GGUF types before the
+    /// kind-specific fix-ups.
+    /// </summary>
+    static (string[] Tokens, int[] Types) ReadVocabulary(HfJsonFile json, HfJsonFile model, int padTo)
     {
         if (model.Find("vocab") is not { ValueKind: JsonValueKind.Object } vocab) throw model.Missing("vocab", "an object of token → id");
         var byId = new Dictionary<int, (string Text, int Type)>();
@@ -111,7 +117,7 @@ public static partial class HfTokenizer
             }
         }
         if (byId.Count == 0) throw model.Invalid("vocab", "is empty");
-        int n = byId.Keys.Max() + 1;
+        int n = Math.Max(byId.Keys.Max() + 1, padTo);
         var tokens = new string[n];
         var types = new int[n];
         for (int id = 0; id < n; id++)

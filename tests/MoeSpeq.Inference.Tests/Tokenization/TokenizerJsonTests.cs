@@ -93,6 +93,19 @@ public sealed class TokenizerJsonTests : IDisposable
         Assert.Equal([1, 8, 6], tokenizer.Encode("ab a", addSpecial: true));
     }
 
+    [Fact]
+    public void TheVocabularyIsPaddedToTheEmbeddingsRows()
+    {
+        string dir = TokenizerFile("{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true," + SpmVocab + ",\"merges\":[]}}");
+        var config = HfJsonFile.Of("config.json", System.Text.Json.JsonDocument.Parse("{\"vocab_size\":12,\"bos_token_id\":1}").RootElement);
+        var header = HeaderOf(HfTokenizer.ToGguf(dir, config));
+        var tokens = (string[])header.GetArray("tokenizer.ggml.tokens")!.Items;
+        Assert.Equal(12, tokens.Length);
+        Assert.Equal("[PAD11]", tokens[11]);
+        Assert.Equal(5, ((int[])header.GetArray("tokenizer.ggml.token_type")!.Items)[11]);
+        Assert.Equal(1, header.GetInt("tokenizer.ggml.bos_token_id"));
+    }
+
     [Theory]
     [InlineData("{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}", "Unigram")]
     [InlineData("{\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"split\":true},\"model\":{\"type\":\"BPE\",\"byte_fallback\":true," + SpmVocab + ",\"merges\":[]}}", "pre_tokenizer")]
