@@ -74,6 +74,9 @@ public static partial class HfTokenizer
         }
         else
         {
+            // llama.cpp applies no normalizer to byte-level BPE and ignores Qwen's NFC; so does this engine, to tokenize as the converted file would.
+            if (json.Object("normalizer") is { } normalizer && normalizer.String("type") != "NFC")
+                throw json.Invalid("normalizer", $"{Shorten(normalizer.Root.GetRawText())} is not supported with byte-level BPE (none, or NFC)");
             string pre = PreTokenizerName(json);
             Set("tokenizer.ggml.pre", Str(pre));
             Set("tokenizer.ggml.tokens", Array(GgufValueType.String, tokens));
