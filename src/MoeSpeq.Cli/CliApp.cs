@@ -25,6 +25,7 @@ public static class CliApp
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());
         root.Subcommands.Add(RepackCommand.Create());
+        root.Subcommands.Add(ExportHfCommand.Create());
         root.Subcommands.Add(MakeDraftCommand.Create());
         root.Subcommands.Add(MakeModelCommand.Create());
         root.Subcommands.Add(TraceCommand.Create());

@@ -5,14 +5,18 @@ using MoeSpeq.Tensors;
 namespace MoeSpeq.Experts;
 
 /// <summary>
-/// Where each routed expert's bytes are in the model file and how they land in a cache slot: the file ranges to
+/// Where each routed expert's bytes are in the model's files and how they land in a cache slot: the file ranges to
 /// read (widened to the tier's alignment and merged where they touch or only padding parts them, so a repacked file
-/// takes one read per expert and a stacked one three) and, per matrix, its offset inside the slot.
+/// or a checkpoint with a tensor per expert takes one read per expert and a stacked one three) and, per matrix, its
+/// offset inside the slot. A model directory's experts lie in several shard files: each read names its file.
 /// </summary>
 public sealed class ExpertCatalog
 {
-    /// <summary>One read: <see cref="Length"/> bytes at file offset <see cref="FileOffset"/> into the slot at <see cref="SlotOffset"/>.</summary>
-    public readonly record struct Read(long FileOffset, long Length, long SlotOffset);
+    /// <summary>
+    /// One read: <see cref="Length"/> bytes at offset <see cref="FileOffset"/> of file <see cref="File"/> (an index into
+    /// <see cref="Files"/>) into the slot at <see cref="SlotOffset"/>.
+    /// </summary>
+    public readonly record struct Read(int File, long FileOffset, long Length, long SlotOffset);
 
     sealed record Entry(Read[] Reads, long GateAt, long UpAt, long DownAt, ExpertWeights Shape, long PayloadBytes);
 
@@ -23,6 +27,7 @@ public sealed class ExpertCatalog
         if (alignment < 1 || (alignment & (alignment - 1)) != 0) throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "must be a power of two");
         Alignment = alignment;
         Layers = layout.Layers.Length;
+        Files = layout.File.FilePaths;
         ExpertsPerLayer = layout.Config.ExpertCount;
         _entries = new Entry?[Layers][];
         for (int l = 0; l < Layers; l++)
@@ -43,6 +48,8 @@ public sealed class ExpertCatalog
     }
 
     public int Alignment { get; }
+    /// <summary>The model's files that <see cref="Read.File"/> indexes: the GGUF file, or a directory's shards.</summary>
+    public IReadOnlyList<string> Files { get; }
     public int Layers { get; }
     public int ExpertsPerLayer { get; }
     /// <summary>Routed experts in the model (MoE layers × experts).</summary>
@@ -63,8 +70,8 @@ public sealed class ExpertCatalog
     public long PayloadBytes(ExpertKey key) => Get(key).PayloadBytes;
 
     /// <summary>Every file range that holds experts, for a tier that keeps them in RAM.</summary>
-    public IEnumerable<(long Offset, long Length)> FileRanges() =>
-        _entries.SelectMany(l => l).SelectMany(e => e!.Reads).Select(r => (r.FileOffset, r.Length));
+    public IEnumerable<(int File, long Offset, long Length)> FileRanges() =>
+        _entries.SelectMany(l => l).SelectMany(e => e!.Reads).Select(r => (r.File, r.FileOffset, r.Length));
 
     /// <summary><paramref name="key"/>'s matrices over a slot whose first byte is <paramref name="slot"/>, with its resident biases.</summary>
     public unsafe ExpertWeights Weights(ExpertKey key, byte* slot)
@@ -88,31 +95,32 @@ public sealed class ExpertCatalog
 
     static Entry Plan(ModelWeights weights, ExpertWeights w, int alignment)
     {
-        // Matrices in file order; each widened to the alignment; ranges that touch, overlap or are apart only by the
-        // file's padding between tensors become one read (reading a few padding bytes costs less than another read).
+        // Matrices in file order; each widened to the alignment; ranges of one file that touch, overlap or are apart
+        // only by the file's padding between tensors become one read (reading a few padding bytes costs less than
+        // another read).
         long padding = weights.File.Header.Alignment;
         var matrices = new[] { w.Gate, w.Up, w.Down }
-            .Select((m, i) => (Index: i, Start: weights.FileOffsetOf(m), Bytes: m.ByteLength))
-            .OrderBy(m => m.Start).ToArray();
+            .Select((m, i) => (Index: i, Location: weights.LocationOf(m), Bytes: m.ByteLength))
+            .OrderBy(m => m.Location.File).ThenBy(m => m.Location.Offset).ToArray();
         var reads = new List<Read>();
         var at = new long[3];
         long slot = 0;
-        foreach (var m in matrices)
+        foreach (var (index, (file, offset), bytes) in matrices)
         {
-            long start = m.Start / alignment * alignment;
-            long end = (m.Start + m.Bytes + alignment - 1) / alignment * alignment;
-            if (reads.Count > 0 && start < reads[^1].FileOffset + reads[^1].Length + padding)
+            long start = offset / alignment * alignment;
+            long end = (offset + bytes + alignment - 1) / alignment * alignment;
+            if (reads.Count > 0 && reads[^1].File == file && start < reads[^1].FileOffset + reads[^1].Length + padding)
             {
                 var last = reads[^1];
                 long newEnd = Math.Max(end, last.FileOffset + last.Length);
                 slot += newEnd - (last.FileOffset + last.Length);
                 reads[^1] = last with { Length = newEnd - last.FileOffset };
-                at[m.Index] = last.SlotOffset + (m.Start - last.FileOffset);
+                at[index] = last.SlotOffset + (offset - last.FileOffset);
             }
             else
             {
-                reads.Add(new Read(start, end - start, slot));
-                at[m.Index] = slot + (m.Start - start);
+                reads.Add(new Read(file, start, end - start, slot));
+                at[index] = slot + (offset - start);
                 slot += end - start;
             }
         }

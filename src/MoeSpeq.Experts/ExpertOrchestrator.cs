@@ -207,7 +207,7 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
             foreach (var read in _catalog.ReadsOf(key))
             {
                 cancel.ThrowIfCancellationRequested();
-                _tier.Read(read.FileOffset, read.Length, memory + read.SlotOffset, cancel);
+                _tier.Read(read.File, read.FileOffset, read.Length, memory + read.SlotOffset, cancel);
                 bytes += read.Length;
             }
         }

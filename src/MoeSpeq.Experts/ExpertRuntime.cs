@@ -89,7 +89,7 @@ public sealed class ExpertRuntime
                 var key = keys[i * 7919 % keys.Length];
                 foreach (var read in catalog.ReadsOf(key))
                 {
-                    tier.Read(read.FileOffset, read.Length, slot + read.SlotOffset, CancellationToken.None);
+                    tier.Read(read.File, read.FileOffset, read.Length, slot + read.SlotOffset, CancellationToken.None);
                     Interlocked.Add(ref bytes, read.Length);
                 }
             }

@@ -20,7 +20,7 @@ public sealed record ModelOptions
     /// <summary>
     /// Whether routed experts are loaded with the other matrices. An executor that serves them from a slow tier sets
     /// this false, and the expert matrices in <see cref="ExpertLayout"/> are then views of the mapped file that
-    /// locate each expert's bytes (<see cref="ModelWeights.FileOffsetOf"/>) rather than memory to compute from.
+    /// locate each expert's bytes (<see cref="ModelWeights.LocationOf"/>: file and offset) rather than memory to compute from.
     /// </summary>
     public bool LoadExperts { get; init; } = true;
     /// <summary>Called with (layers prepared, total layers) while the model loads.</summary>

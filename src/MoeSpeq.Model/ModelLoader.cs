@@ -1,9 +1,13 @@
 using MoeSpeq.Formats.Gguf;
 using MoeSpeq.Model.Architectures;
+using MoeSpeq.Model.HuggingFace;
 
 namespace MoeSpeq.Model;
 
-/// <summary>Opens a model file and builds the architecture that <c>general.architecture</c> names.</summary>
+/// <summary>
+/// Opens a model (a GGUF file, or a Hugging Face directory of config.json and safetensors) and builds the
+/// architecture that <c>general.architecture</c> names.
+/// </summary>
 public static class ModelLoader
 {
     static readonly Dictionary<string, Func<GgufFile, ModelOptions, LanguageModel>> Architectures = new(StringComparer.Ordinal)
@@ -19,9 +23,15 @@ public static class ModelLoader
 
     public static IReadOnlyCollection<string> SupportedArchitectures => Architectures.Keys;
 
+    /// <summary>
+    /// The model at <paramref name="path"/> as a header and tensors, without building it: a GGUF file as it is, a
+    /// directory through <see cref="HfModelDirectory"/> (with the metadata and tensor names a converter would write).
+    /// </summary>
+    public static GgufFile OpenFile(string path) => HfModelDirectory.IsDirectory(path) ? HfModelDirectory.Open(path) : GgufFile.Open(path);
+
     public static LanguageModel Load(string path, ModelOptions? options = null)
     {
-        var file = GgufFile.Open(path);
+        var file = OpenFile(path);
         try
         {
             // llama.cpp marks models "model" and LoRA adapters "adapter"; a file of another kind has no model to load.

@@ -1,4 +1,3 @@
-using Microsoft.Win32.SafeHandles;
 using MoeSpeq.Formats.Gguf;
 using MoeSpeq.Tensors;
 
@@ -23,7 +22,7 @@ public sealed unsafe class ModelWeights : IDisposable
 {
     readonly Dictionary<string, nint> _loaded = new(StringComparer.Ordinal);
     readonly WeightArena? _arena;
-    SafeFileHandle? _reader;
+    GgufTensorReader? _reader;
 
     public ModelWeights(GgufFile file, WeightPlacement placement = WeightPlacement.Load, bool loadExperts = true)
     {
@@ -40,20 +39,31 @@ public sealed unsafe class ModelWeights : IDisposable
     /// <summary>Whether routed expert tensors are loaded too; when not, they stay views of the mapping, never read.</summary>
     public bool LoadExperts { get; }
 
-    /// <summary>The file offset of a matrix that views the mapped file (an expert left to a slow tier).</summary>
-    public long FileOffsetOf(in WeightMatrix m)
+    /// <summary>
+    /// Which of the model's files (<see cref="GgufFile.Files"/>) holds a matrix that views the mapping (an expert left
+    /// to a slow tier), and at what offset in it.
+    /// </summary>
+    public (int File, long Offset) LocationOf(in WeightMatrix m)
     {
-        long offset = m.Data - File.BasePointer;
-        if (offset < File.Header.DataOffset || offset > File.Length - m.ByteLength)
-            throw new ArgumentException("the matrix is not a view of this model's file", nameof(m));
-        return offset;
+        if (!File.TryLocate(m.Data, m.ByteLength, out int file, out long offset))
+            throw new ArgumentException("the matrix is not a view of this model's files", nameof(m));
+        return (file, offset);
     }
 
     /// <summary>
     /// The memory matrices are read from: the arena's filled part when loaded, else the whole mapping. This is
     /// what a bandwidth probe should read to state the limit a decode step meets.
     /// </summary>
-    public (nint Start, long Length) MatrixMemory => _arena is { } a ? ((nint)a.Base, a.Used) : ((nint)File.BasePointer, File.Length);
+    public (nint Start, long Length) MatrixMemory
+    {
+        get
+        {
+            if (_arena is { } a) return ((nint)a.Base, a.Used);
+            // Of a sharded model, the largest shard: one mapping is one contiguous range to probe.
+            var largest = File.Files.MaxBy(f => f.Length)!;
+            return ((nint)largest.BasePointer, largest.Length);
+        }
+    }
 
     /// <summary>Bytes copied into anonymous memory so far.</summary>
     public long LoadedBytes => _arena?.Used ?? 0;
@@ -137,7 +147,7 @@ public sealed unsafe class ModelWeights : IDisposable
             // A layer's experts share a type, as slices of a stacked tensor do; llama.cpp merges them into one.
             first ??= t;
             if (t.Type != first.Type)
-                throw new ModelLoadException($"tensor {name} has type {t.Type} but {first.Name} has {first.Type}: one layer's experts must share a type");
+                throw new ModelLoadException($"tensor {t.Describe()} has type {t.Type} but {first.Describe()} has {first.Type}: one layer's experts must share a type");
             result[e] = File.Matrix(t, Data(t));
         }
     }
@@ -150,16 +160,14 @@ public sealed unsafe class ModelWeights : IDisposable
         var t = File.Header.FindTensor(name) ?? throw new ModelLoadException($"tensor {name} is missing");
         ExpectShape(t, shape ?? [length]);
         if (t.Type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
-            throw new ModelLoadException($"{t.Name} has type {t.Type}; vectors must be F32, F16 or BF16");
+            throw new ModelLoadException($"{t.Describe()} has type {t.Type}; vectors must be F32, F16 or BF16");
         var values = new float[length];
         if (_arena is null) Dequantize.Row(t.Type, File.TensorBytes(t), values);
         else
         {
             // Read, not viewed: touching the mapping maps the file's pages around the vector too (a whole large
             // folio on recent kernels), and beside a norm lie expert matrices a slow tier is meant to keep out of RSS.
-            var bytes = new byte[t.ByteSize];
-            fixed (byte* b = bytes) ReadInto(t, b);
-            Dequantize.Row(t.Type, bytes, values);
+            Dequantize.Row(t.Type, Reader.ReadArray(t), values);
         }
         return values;
     }
@@ -187,30 +195,18 @@ public sealed unsafe class ModelWeights : IDisposable
     /// <summary>The tensor's bytes where matrices read them: loaded into the arena on first use, or mapped.</summary>
     byte* Data(GgufTensorInfo t)
     {
-        byte* mapped = File.TensorPointer(t);
-        if (_arena is null || (!LoadExperts && TensorNames.IsRoutedExpert(t.Name))) return mapped;
+        if (_arena is null || (!LoadExperts && TensorNames.IsRoutedExpert(t.Name))) return File.TensorPointer(t);
         if (_loaded.TryGetValue(t.Name, out nint ready)) return (byte*)ready;
         byte* piece = _arena.Allocate(t.ByteSize);
-        ReadInto(t, piece);
+        Reader.Read(t, piece);
         _loaded[t.Name] = (nint)piece;
         return piece;
     }
 
-    /// <summary>A read call rather than a copy from the mapping: the copy would fault every page in through the map first.</summary>
-    void ReadInto(GgufTensorInfo t, byte* destination)
-    {
-        _reader ??= System.IO.File.OpenHandle(File.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        long offset = File.FileOffset(t);
-        for (long done = 0; done < t.ByteSize;)
-        {
-            int chunk = (int)Math.Min(t.ByteSize - done, 1 << 30);
-            int read = RandomAccess.Read(_reader, new Span<byte>(destination + done, chunk), offset + done);
-            if (read <= 0) throw new ModelLoadException($"{File.Path} ended while reading {t.Name} (offset {offset + done}): was the file truncated?");
-            done += read;
-        }
-    }
+    /// <summary>Reads tensors with read calls, making rearranged ones (see <see cref="GgufTensorReader"/>).</summary>
+    GgufTensorReader Reader => _reader ??= new GgufTensorReader(File);
 
-    /// <summary>Closes the read handle once every matrix is in place; the arena stays until disposal.</summary>
+    /// <summary>Closes the read handles once every matrix is in place; the arena stays until disposal.</summary>
     public void FinishLoading()
     {
         _reader?.Dispose();
@@ -227,11 +223,11 @@ public sealed unsafe class ModelWeights : IDisposable
     {
         bool ok = t.Dimensions.Length <= expected.Length || t.Dimensions.Skip(expected.Length).All(d => d == 1);
         for (int i = 0; ok && i < expected.Length; i++) ok = t.Dim(i) == expected[i];
-        if (!ok) throw new ModelLoadException($"tensor {t.Name} has shape {t.ShapeText}, expected [{string.Join(", ", expected)}]");
+        if (!ok) throw new ModelLoadException($"tensor {t.Describe()} has shape {t.ShapeText}, expected [{string.Join(", ", expected)}]");
     }
 
     static void ExpectMatrixType(GgufTensorInfo t)
     {
-        if (!MatrixTypes.Contains(t.Type)) throw new ModelLoadException($"tensor {t.Name} has type {t.Type}, which has no matrix kernel");
+        if (!MatrixTypes.Contains(t.Type)) throw new ModelLoadException($"tensor {t.Describe()} has type {t.Type}, which has no matrix kernel");
     }
 }

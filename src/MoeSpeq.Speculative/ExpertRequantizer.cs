@@ -24,7 +24,7 @@ internal sealed unsafe class ExpertRequantizer : IDisposable
     public static ExpertRequantizer Open(ExpertLayout layout)
     {
         if (layout.Weights.LoadExperts) return new ExpertRequantizer(layout, null, null);
-        var tier = new DiskTier(layout.File.Path);
+        var tier = new DiskTier(layout.File.FilePaths);
         try
         {
             return new ExpertRequantizer(layout, tier, new ExpertCatalog(layout, tier.Alignment));
@@ -83,7 +83,7 @@ internal sealed unsafe class ExpertRequantizer : IDisposable
                 return source._layout.Layers[key.Layer][key.Expert];
             // Direct reads land on an aligned address: the arena's base is 2 MiB-aligned.
             byte* slot = _scratch.Base;
-            foreach (var read in catalog.ReadsOf(key)) tier.Read(read.FileOffset, read.Length, slot + read.SlotOffset, CancellationToken.None);
+            foreach (var read in catalog.ReadsOf(key)) tier.Read(read.File, read.FileOffset, read.Length, slot + read.SlotOffset, CancellationToken.None);
             return catalog.Weights(key, slot);
         }
 

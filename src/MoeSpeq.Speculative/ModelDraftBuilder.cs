@@ -52,7 +52,7 @@ public sealed class ModelDraftBuilder(int maxDepth, ExpertRuntime runtime, Token
     public ModelDraft Create(LanguageModel target, string draftPath, ModelOptions draftOptions, int contextLength = 0)
     {
         // The headers are compared before any weight is read.
-        using (var file = Formats.Gguf.GgufFile.Open(draftPath)) ModelDraft.CheckVocabulary(target.File, file);
+        using (var file = ModelLoader.OpenFile(draftPath)) ModelDraft.CheckVocabulary(target.File, file);
         var draft = ModelLoader.Load(draftPath, draftOptions);
         try
         {

@@ -24,7 +24,7 @@ public sealed unsafe class DiskTierTests : IDisposable
         {
             byte* dst = memory.Base + (i << 16);
             long offset = (long)i * 3 * tier.Alignment * 8 % (bytes.Length - 65536) / tier.Alignment * tier.Alignment;
-            tier.Read(offset, 65536, dst, CancellationToken.None);
+            tier.Read(0, offset, 65536, dst, CancellationToken.None);
             Assert.True(new ReadOnlySpan<byte>(dst, 65536).SequenceEqual(bytes.AsSpan((int)offset, 65536)));
         });
         Assert.Contains(tier.IsDirect ? "O_DIRECT" : "DONTNEED", tier.Description);
@@ -37,7 +37,7 @@ public sealed unsafe class DiskTierTests : IDisposable
         File.WriteAllBytes(path, new byte[64 << 10]);
         using var tier = new DiskTier(path);
         using var memory = new Tensors.WeightArena(1 << 20);
-        var e = Assert.Throws<IOException>(() => tier.Read(0, 1 << 20, memory.Base, CancellationToken.None));
+        var e = Assert.Throws<IOException>(() => tier.Read(0, 0, 1 << 20, memory.Base, CancellationToken.None));
         Assert.Contains("truncated", e.Message);
     }
 

@@ -8,9 +8,10 @@ namespace MoeSpeq.Experts.Tests;
 /// reads fail, as a disk error or a file truncated while running would, and a gate that holds reads, as a device
 /// that stops answering would.
 /// </summary>
-internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlowTier
+/// <param name="paths">The model's files (<see cref="ExpertCatalog.Files"/>).</param>
+internal sealed unsafe class FileReadTier(IReadOnlyList<string> paths, int alignment = 1) : ISlowTier
 {
-    readonly SafeFileHandle _file = File.OpenHandle(path);
+    readonly SafeFileHandle[] _files = [.. paths.Select(p => File.OpenHandle(p))];
     readonly ManualResetEventSlim _gate = new(true);
     int _reads;
 
@@ -31,10 +32,12 @@ internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlo
     }
 
     public string Name => "test";
-    public string Description => $"test tier over {Path.GetFileName(path)}";
+    public FileReadTier(string path, int alignment = 1) : this([path], alignment) { }
+
+    public string Description => $"test tier over {string.Join(", ", paths.Select(Path.GetFileName))}";
     public int Alignment => alignment;
 
-    public void Read(long offset, long length, byte* destination, CancellationToken cancel)
+    public void Read(int file, long offset, long length, byte* destination, CancellationToken cancel)
     {
         cancel.ThrowIfCancellationRequested();
         if (offset % alignment != 0 || length % alignment != 0 || (nint)destination % alignment != 0)
@@ -46,16 +49,17 @@ internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlo
         }
         int n = Interlocked.Increment(ref _reads);
         if (FailAfter >= 0 && n > FailAfter) throw new IOException($"injected read failure at offset {offset}");
-        long fileLength = RandomAccess.GetLength(_file);
+        var handle = _files[file];
+        long fileLength = RandomAccess.GetLength(handle);
         for (long done = 0; done < length;)
         {
             int chunk = (int)Math.Min(length - done, 1 << 30);
-            int read = RandomAccess.Read(_file, new Span<byte>(destination + done, chunk), offset + done);
+            int read = RandomAccess.Read(handle, new Span<byte>(destination + done, chunk), offset + done);
             if (read == 0)
             {
                 // Alignment may widen the last read past the end of the file; the bytes there are padding.
                 if (offset + done >= fileLength) { new Span<byte>(destination + done, (int)(length - done)).Clear(); return; }
-                throw new IOException($"{path} ended at {offset + done}");
+                throw new IOException($"{paths[file]} ended at {offset + done}");
             }
             done += read;
         }
@@ -63,7 +67,7 @@ internal sealed unsafe class FileReadTier(string path, int alignment = 1) : ISlo
 
     public void Dispose()
     {
-        _file.Dispose();
+        foreach (var f in _files) f.Dispose();
         _gate.Dispose();
         Held.Dispose();
     }

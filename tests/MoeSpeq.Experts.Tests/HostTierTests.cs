@@ -35,7 +35,7 @@ public sealed unsafe class HostTierTests : IDisposable
         byte* dst = memory.Base;
         long t0 = Stopwatch.GetTimestamp();
         Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
-            tier.Read((long)i * 8 * Megabyte, 8 * Megabyte, dst + (long)i * 8 * Megabyte, CancellationToken.None));
+            tier.Read(0, (long)i * 8 * Megabyte, 8 * Megabyte, dst + (long)i * 8 * Megabyte, CancellationToken.None));
         var elapsed = Stopwatch.GetElapsedTime(t0);
         // 4 × 8 MB at 1 GB/s is 32 ms on one serialised link, however the reads overlap.
         Assert.True(elapsed.TotalMilliseconds >= 32, $"32 MB over a 1 GB/s link took {elapsed.TotalMilliseconds:F2} ms");
@@ -53,7 +53,7 @@ public sealed unsafe class HostTierTests : IDisposable
             foreach (long offset in new long[] { 0, 100, 8192, 16320 })
             {
                 long t0 = Stopwatch.GetTimestamp();
-                tier.Read(offset, 64, dst, CancellationToken.None);
+                tier.Read(0, offset, 64, dst, CancellationToken.None);
                 var elapsed = Stopwatch.GetElapsedTime(t0);
                 Assert.True(elapsed.TotalMilliseconds >= 3, $"a 64-byte read over a 3000 µs link took {elapsed.TotalMilliseconds:F3} ms");
                 Assert.Equal(bytes.AsSpan((int)offset, 64).ToArray(), buffer);
@@ -67,8 +67,8 @@ public sealed unsafe class HostTierTests : IDisposable
         var (path, _) = WriteFile(1 << 16);
         using var tier = new HostTier(path, [(0, 4096), (8192, 8192)], new EmulatedLink(16, 0));
         using var memory = new Tensors.WeightArena(64);
-        Assert.Throws<ArgumentOutOfRangeException>(() => tier.Read(4090, 64, memory.Base, CancellationToken.None));
-        Assert.Throws<ArgumentOutOfRangeException>(() => tier.Read(20000, 64, memory.Base, CancellationToken.None));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tier.Read(0, 4090, 64, memory.Base, CancellationToken.None));
+        Assert.Throws<ArgumentOutOfRangeException>(() => tier.Read(0, 20000, 64, memory.Base, CancellationToken.None));
         Assert.Equal(4096 + 8192, tier.HeldBytes);
     }
 
@@ -81,7 +81,7 @@ public sealed unsafe class HostTierTests : IDisposable
         using var memory = new Tensors.WeightArena(bytes.Length);
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         long t0 = Stopwatch.GetTimestamp();
-        Assert.ThrowsAny<OperationCanceledException>(() => tier.Read(0, bytes.Length, memory.Base, cancel.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => tier.Read(0, 0, bytes.Length, memory.Base, cancel.Token));
         Assert.True(Stopwatch.GetElapsedTime(t0) < TimeSpan.FromSeconds(10), "the read ran to its end instead of being cancelled");
     }
 

@@ -102,7 +102,7 @@ public sealed class CommonOptions
     {
         Model = new Option<string>("--model", "-m")
         {
-            Description = modelRequired ? "GGUF model file" : $"GGUF model file (default: the bundled demo model)",
+            Description = modelRequired ? "GGUF model file or Hugging Face model directory" : $"GGUF model file or Hugging Face model directory (default: the bundled demo model)",
             Required = modelRequired,
         };
     }

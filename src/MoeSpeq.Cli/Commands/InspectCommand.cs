@@ -11,16 +11,19 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "GGUF file", Required = true };
-        var command = new Command("inspect", "show a GGUF file's metadata, tensors and expert bytes");
+        var model = new Option<string>("--model", "-m") { Description = "GGUF file or Hugging Face model directory", Required = true };
+        var command = new Command("inspect", "show a model's metadata, tensors and expert bytes (a directory as the GGUF file a converter would write)");
         command.Options.Add(model);
         command.SetAction(p =>
         {
-            using var file = GgufFile.Open(p.GetValue(model)!);
+            using var file = ModelLoader.OpenFile(p.GetValue(model)!);
             var h = file.Header;
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
 
-            var meta = new Table().Title(Markup.Escape($"{Path.GetFileName(file.Path)}: GGUF v{h.Version}, {h.Metadata.Count} keys, alignment {h.Alignment}"))
+            string kind = Directory.Exists(file.Path)
+                ? $"Hugging Face directory of {file.Files.Count} safetensors file{(file.Files.Count == 1 ? "" : "s")}, read as GGUF v{h.Version}"
+                : $"GGUF v{h.Version}";
+            var meta = new Table().Title(Markup.Escape($"{Path.GetFileName(Path.TrimEndingDirectorySeparator(file.Path))}: {kind}, {h.Metadata.Count} keys, alignment {h.Alignment}"))
                 .AddColumn("key").AddColumn("type").AddColumn("value");
             foreach (var key in h.MetadataKeys)
             {
@@ -30,11 +33,15 @@ public static class InspectCommand
             }
             console.Write(meta);
 
+            bool stored = h.Tensors.Any(t => t.Origin is not null);
             var tensors = new Table().AddColumn("tensor").AddColumn("shape (ne0 first)").AddColumn("type").AddColumn(new TableColumn("bytes").RightAligned());
+            if (stored) tensors.AddColumn("stored as");
             long expertBytes = 0, otherBytes = 0;
             foreach (var t in h.Tensors)
             {
-                tensors.AddRow(Markup.Escape(t.Name), Markup.Escape(t.ShapeText), t.Type.ToString(), t.ByteSize.ToString("N0"));
+                string[] row = [Markup.Escape(t.Name), Markup.Escape(t.ShapeText), t.Type.ToString(), t.ByteSize.ToString("N0")];
+                if (stored) row = [.. row, Markup.Escape((t.Origin ?? "") + (t.Rearrangement is null ? "" : ", rearranged at load"))];
+                tensors.AddRow(row);
                 if (TensorNames.IsRoutedExpert(t.Name)) expertBytes += t.ByteSize;
                 else otherBytes += t.ByteSize;
             }

@@ -1,19 +1,20 @@
 using System.CommandLine;
 using System.Text;
-using MoeSpeq.Formats.Gguf;
 using MoeSpeq.Inference.Tokenization;
+using MoeSpeq.Model;
 
 namespace MoeSpeq.Cli.Commands;
 
 /// <summary>
 /// <c>tokenize</c>: prints the ids of a text exactly as given (a file's bytes are not trimmed). Only the vocabulary
-/// is read, so vocab-only GGUF files work.
+/// is read, so vocab-only GGUF files work; a Hugging Face directory's tokenizer.json is read as the converter would
+/// write it into a GGUF file.
 /// </summary>
 public static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "GGUF file with a vocabulary", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "GGUF file with a vocabulary, or a Hugging Face model directory", Required = true };
         var text = new Option<string>("--text") { Description = "text to tokenize" };
         var file = new Option<string>("--file", "-f") { Description = "file whose UTF-8 text is tokenized" };
         var addSpecial = new Option<bool>("--add-special") { Description = "add BOS/EOS as the vocabulary asks" };
@@ -28,7 +29,7 @@ public static class TokenizeCommand
                 (null, { } f) => new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(f)),
                 _ => throw new ArgumentException("give exactly one of --text and --file"),
             };
-            using var gguf = GgufFile.Open(p.GetValue(model)!);
+            using var gguf = ModelLoader.OpenFile(p.GetValue(model)!);
             var tokenizer = Tokenizer.FromGguf(gguf.Header);
             var ids = tokenizer.Encode(input, p.GetValue(addSpecial), p.GetValue(parseSpecial));
             Console.Out.WriteLine(string.Join(' ', ids));

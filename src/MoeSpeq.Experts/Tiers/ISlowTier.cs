@@ -1,8 +1,9 @@
 namespace MoeSpeq.Experts.Tiers;
 
 /// <summary>
-/// Where routed experts live when they are not in the fast-tier cache: the model file on disk, or host RAM behind an
-/// emulated link. A tier reads byte ranges of the model file; the cache decides which and where to.
+/// Where routed experts live when they are not in the fast-tier cache: the model's files on disk, or host RAM behind
+/// an emulated link. A tier reads byte ranges of the model's files (one GGUF file, or a directory's safetensors
+/// shards, in the order of <see cref="ExpertCatalog.Files"/>); the cache decides which and where to.
 /// </summary>
 public unsafe interface ISlowTier : IDisposable
 {
@@ -16,9 +17,10 @@ public unsafe interface ISlowTier : IDisposable
     int Alignment { get; }
 
     /// <summary>
-    /// Reads <paramref name="length"/> bytes at file offset <paramref name="offset"/> into <paramref name="destination"/>.
-    /// Thread-safe: several I/O threads call it at once. Throws <see cref="IOException"/> on a failed or short read
-    /// and <see cref="OperationCanceledException"/> when cancelled.
+    /// Reads <paramref name="length"/> bytes at offset <paramref name="offset"/> of the model's file number
+    /// <paramref name="file"/> into <paramref name="destination"/>. Thread-safe: several I/O threads call it at once.
+    /// Throws <see cref="IOException"/> on a failed or short read and <see cref="OperationCanceledException"/> when
+    /// cancelled.
     /// </summary>
-    void Read(long offset, long length, byte* destination, CancellationToken cancel);
+    void Read(int file, long offset, long length, byte* destination, CancellationToken cancel);
 }

@@ -7,8 +7,9 @@ namespace MoeSpeq.Formats.Gguf;
 /// A cheap identity of a GGUF file, for a file derived from it to name the one it was made from: SHA-256 over the
 /// file's length, its header (metadata and tensor table, which fix every tensor's name, shape, type and place) and
 /// the first and last <see cref="SampleBytes"/> of tensor data (which tell apart, in the usual case, two files of
-/// one shape and metadata such as two random-weight models of different seeds). Hashing every byte of a 100 GB
-/// model at each load would take minutes; this reads the header and two small samples.
+/// one shape and metadata such as two random-weight models of different seeds); for a model directory, the same
+/// over each safetensors shard in turn. Hashing every byte of a 100 GB model at each load would take minutes; this
+/// reads the headers and two small samples per file.
 /// </summary>
 public static unsafe class GgufFingerprint
 {
@@ -18,12 +19,18 @@ public static unsafe class GgufFingerprint
     public static string Of(GgufFile file)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        // Each file in turn (one for a GGUF file, so its identity is what it always was; every shard of a directory).
+        for (int i = 0; i < file.Files.Count; i++) Append(hash, file.Files[i], file.DataOrigin(i));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    static void Append(IncrementalHash hash, MappedFile file, long headerBytes)
+    {
         Span<byte> length = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(length, file.Length);
         hash.AppendData(length);
 
         // The header is already paged in by the parse; its bytes are read through the mapping.
-        long headerBytes = file.Header.DataOffset;
         for (long done = 0; done < headerBytes;)
         {
             int chunk = (int)Math.Min(headerBytes - done, 1 << 24);
@@ -49,6 +56,5 @@ public static unsafe class GgufFingerprint
                 hash.AppendData(buffer);
             }
         }
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 }

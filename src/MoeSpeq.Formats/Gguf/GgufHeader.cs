@@ -12,7 +12,10 @@ public sealed class GgufHeader
     public required IReadOnlyList<string> MetadataKeys { get; init; }
     public required IReadOnlyList<GgufTensorInfo> Tensors { get; init; }
     public required uint Alignment { get; init; }
-    /// <summary>Absolute file offset of the data section (the tensor offsets' origin).</summary>
+    /// <summary>
+    /// Absolute file offset of the data section (the tensor offsets' origin); 0 in a header composed over several
+    /// files, where each file has its own origin (<see cref="GgufFile.DataOrigin"/>).
+    /// </summary>
     public required long DataOffset { get; init; }
 
     public GgufTensorInfo? FindTensor(string name)
