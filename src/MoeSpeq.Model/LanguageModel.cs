@@ -144,6 +144,25 @@ public abstract class LanguageModel : IDisposable
     /// </summary>
     protected abstract void Forward(RunState state, ReadOnlySpan<int> tokens, int startPos, int logitRows);
 
+    /// <summary>
+    /// The output head over the last <paramref name="logitRows"/> of the batch's residual stream x ([n, dim]): RMS norm
+    /// (plus its bias, where the architecture has one) into the first rows of xn, then the output projection (plus
+    /// its bias) into state.Logits ([logitRows, vocab]). Rows that need no logits are neither normalised nor projected.
+    /// </summary>
+    protected void OutputHead(RunState s, ReadOnlySpan<float> x, Span<float> xn, int n, int logitRows, float[] norm, in WeightMatrix output,
+        float[]? normBias = null, float[]? outputBias = null)
+    {
+        if (logitRows == 0) return;
+        int dim = Config.EmbeddingLength;
+        var lastX = x.Slice((n - logitRows) * dim, logitRows * dim);
+        var lastXn = xn[..(logitRows * dim)];
+        Layers.RmsNorm.ApplyRows(lastX, norm, lastXn, logitRows, Config.RmsNormEps);
+        Layers.Bias.AddRows(lastXn, normBias, logitRows);
+        var logits = s.Logits.AsSpan(0, logitRows * Config.VocabSize); // [logitRows, vocab]
+        MatMul.Multiply(output, lastXn, logits, logitRows);
+        Layers.Bias.AddRows(logits, outputBias, logitRows);
+    }
+
     readonly List<IDisposable> _owned = [];
     readonly List<ICancellableExpertExecutor> _cancellable = [];
     CancellationToken _cancel;

@@ -189,12 +189,7 @@ public sealed class GptOssModel : LanguageModel
             TensorPrimitives.Add(x, proj, x);
         }
 
-        if (logitRows == 0) return;
-        int first = n - logitRows;
-        var lastX = x.Slice(first * dim, logitRows * dim);
-        var lastXn = xn[..(logitRows * dim)];
-        RmsNorm.ApplyRows(lastX, _outputNorm, lastXn, logitRows, eps);
-        MatMul.Multiply(_output, lastXn, s.Logits.AsSpan(0, logitRows * c.VocabSize), logitRows);
+        OutputHead(s, x, xn, n, logitRows, _outputNorm, _output);
     }
 
     /// <summary>cos/sin [n, dims/2] of positions pos0…pos0 + n − 1.</summary>

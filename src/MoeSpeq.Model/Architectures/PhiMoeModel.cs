@@ -166,13 +166,6 @@ public sealed class PhiMoeModel : LanguageModel
             TensorPrimitives.Add(x, proj, x);
         }
 
-        if (logitRows == 0) return;
-        int first = n - logitRows;
-        var lastX = x.Slice(first * dim, logitRows * dim);
-        var lastXn = xn[..(logitRows * dim)];
-        NormRows(lastX, _outputNorm, _outputNormBias, lastXn, logitRows, eps);
-        var output = s.Logits.AsSpan(0, logitRows * c.VocabSize);  // [logitRows, vocab]
-        MatMul.Multiply(_output, lastXn, output, logitRows);
-        Bias.AddRows(output, _outputBias, logitRows);
+        OutputHead(s, x, xn, n, logitRows, _outputNorm, _output, _outputNormBias, _outputBias);
     }
 }

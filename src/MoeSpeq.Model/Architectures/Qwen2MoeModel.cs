@@ -131,11 +131,6 @@ public sealed class Qwen2MoeModel : LanguageModel
             TensorPrimitives.Add(x, proj, x);
         }
 
-        if (logitRows == 0) return;
-        int first = n - logitRows;
-        var lastX = x.Slice(first * dim, logitRows * dim);
-        var lastXn = xn[..(logitRows * dim)];
-        RmsNorm.ApplyRows(lastX, _outputNorm, lastXn, logitRows, eps);
-        MatMul.Multiply(_output, lastXn, s.Logits.AsSpan(0, logitRows * c.VocabSize), logitRows);
+        OutputHead(s, x, xn, n, logitRows, _outputNorm, _output);
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using MoeSpeq.Formats.Gguf;
 using MoeSpeq.TestSupport;
@@ -16,13 +15,6 @@ public class GgufFuzzTests
 {
     const int Cases = 12_000;
     const int RngSeed = 20_240_611;
-    /// <summary>A parse of a ~100 KB header takes about a millisecond; anything near this is a hang in the making.</summary>
-    static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(2);
-    /// <summary>Parsed metadata may cost a few times its bytes (a box per string, an object per nested array); not more.</summary>
-    const int AllocationPerInputByte = 64;
-    const long AllocationSlack = 1 << 20;
-    /// <summary>Live managed memory may not grow by more than this over the run: nothing parsed may be retained.</summary>
-    const long MaxHeapGrowth = 256L << 20;
 
     /// <summary>Sizes that break arithmetic: zero, one, powers of two and their neighbours, the limits of int, uint, long, ulong, arrays.</summary>
     static readonly ulong[] Boundaries =
@@ -64,44 +56,8 @@ public class GgufFuzzTests
 
     static (int Parsed, int Rejected) Fuzz(Seed[] seeds)
     {
-        var rng = new Random(RngSeed);
-        var log = new StringBuilder();
-        int parsed = 0, rejected = 0;
         foreach (var seed in seeds) GgufReader.Parse(seed.Bytes); // warm up: the first parse pays for JIT
-        GC.Collect();
-        long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
-        var clock = new Stopwatch();
-        for (int c = 0; c < Cases; c++)
-        {
-            var seed = seeds[c % seeds.Length];
-            log.Clear();
-            var mutant = Mutate(rng, seed, log);
-            long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
-            clock.Restart();
-            try
-            {
-                var header = GgufReader.Parse(mutant);
-                CheckConsistent(header, mutant.Length);
-                parsed++;
-            }
-            catch (GgufFormatException)
-            {
-                rejected++;
-            }
-            catch (Exception e)
-            {
-                Assert.Fail($"{Describe(c, seed, log, mutant)} threw {e}");
-            }
-            clock.Stop();
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
-            if (clock.Elapsed > PerCaseLimit)
-                Assert.Fail($"{Describe(c, seed, log, mutant)} took {clock.Elapsed.TotalMilliseconds:F0} ms");
-            if (allocated > AllocationPerInputByte * (long)mutant.Length + AllocationSlack)
-                Assert.Fail($"{Describe(c, seed, log, mutant)} allocated {allocated} bytes for a {mutant.Length}-byte input");
-            if (c % 500 == 0 && GC.GetTotalMemory(forceFullCollection: false) - heapBefore > MaxHeapGrowth)
-                Assert.Fail($"live heap grew by more than {MaxHeapGrowth} bytes by case {c}");
-        }
-        return (parsed, rejected);
+        return ParserFuzzer.Run<Seed, GgufFormatException>(seeds, Cases, RngSeed, Mutate, mutant => CheckConsistent(GgufReader.Parse(mutant), mutant.Length), Describe);
     }
 
     /// <summary>The guarantees a successful parse makes: what views of the data rely on.</summary>

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using MoeSpeq.Formats.Safetensors;
+using MoeSpeq.TestSupport;
 using Xunit;
 
 namespace MoeSpeq.Formats.Tests.Safetensors;
@@ -16,11 +16,6 @@ public class SafetensorsFuzzTests
 {
     const int Cases = 12_000;
     const int RngSeed = 20_250_301;
-    static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(2);
-    /// <summary>A parse may cost a few times its header's bytes (strings, lists); not more.</summary>
-    const int AllocationPerInputByte = 64;
-    const long AllocationSlack = 1 << 20;
-    const long MaxHeapGrowth = 256L << 20;
 
     static readonly ulong[] Boundaries =
     [
@@ -68,44 +63,8 @@ public class SafetensorsFuzzTests
 
     static (int Parsed, int Rejected) Fuzz(Seed[] seeds)
     {
-        var rng = new Random(RngSeed);
-        var log = new StringBuilder();
-        int parsed = 0, rejected = 0;
-        foreach (var seed in seeds) SafetensorsReader.Parse(seed.Bytes);
-        GC.Collect();
-        long heapBefore = GC.GetTotalMemory(forceFullCollection: true);
-        var clock = new Stopwatch();
-        for (int c = 0; c < Cases; c++)
-        {
-            var seed = seeds[c % seeds.Length];
-            log.Clear();
-            var mutant = Mutate(rng, seed, log);
-            long allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
-            clock.Restart();
-            try
-            {
-                var header = SafetensorsReader.Parse(mutant);
-                CheckConsistent(header, mutant.Length);
-                parsed++;
-            }
-            catch (SafetensorsFormatException)
-            {
-                rejected++;
-            }
-            catch (Exception e)
-            {
-                Assert.Fail($"{Describe(c, seed, log, mutant)} threw {e}");
-            }
-            clock.Stop();
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
-            if (clock.Elapsed > PerCaseLimit)
-                Assert.Fail($"{Describe(c, seed, log, mutant)} took {clock.Elapsed.TotalMilliseconds:F0} ms");
-            if (allocated > AllocationPerInputByte * (long)mutant.Length + AllocationSlack)
-                Assert.Fail($"{Describe(c, seed, log, mutant)} allocated {allocated} bytes for a {mutant.Length}-byte input");
-            if (c % 500 == 0 && GC.GetTotalMemory(forceFullCollection: false) - heapBefore > MaxHeapGrowth)
-                Assert.Fail($"live heap grew by more than {MaxHeapGrowth} bytes by case {c}");
-        }
-        return (parsed, rejected);
+        foreach (var seed in seeds) SafetensorsReader.Parse(seed.Bytes); // warm up: the first parse pays for JIT
+        return ParserFuzzer.Run<Seed, SafetensorsFormatException>(seeds, Cases, RngSeed, Mutate, mutant => CheckConsistent(SafetensorsReader.Parse(mutant), mutant.Length), Describe);
     }
 
     /// <summary>What a successful parse guarantees: the tensors tile the data exactly, each its shape × dtype bytes.</summary>
