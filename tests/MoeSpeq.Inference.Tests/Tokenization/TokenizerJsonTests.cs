@@ -58,6 +58,39 @@ public sealed class TokenizerJsonTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// An independent reading of the same tokenizer.json: Microsoft.ML.Tokenizers' byte-level BPE built from its vocab
+    /// and merges with the GPT-2 split, the library Hugging Face-style checkpoints are usually read with in .NET, gives
+    /// the engine's ids on every plain-text test vector. (The engine keeps its own tokenizer for llama.cpp's
+    /// special-token and space-prefix rules, which a second implementation would not follow.)
+    /// </summary>
+    [Fact]
+    public void MicrosoftMlTokenizersReadsTheSameTokenizerJsonToTheSameIds()
+    {
+        var (_, roundTrip, _) = RoundTrip(VocabVectors.VocabPath("gpt-2"));
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(_dir.FullName, "ggml-vocab-gpt-2", HfTokenizer.FileName)));
+        var model = json.RootElement.GetProperty("model");
+        var vocab = model.GetProperty("vocab").EnumerateObject().Select(p => new KeyValuePair<string, int>(p.Name, p.Value.GetInt32())).ToList();
+        var merges = model.GetProperty("merges").EnumerateArray()
+            .Select(m => m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString()! : $"{m[0].GetString()} {m[1].GetString()}").ToList();
+        var gpt2Split = new System.Text.RegularExpressions.Regex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+");
+        var library = Microsoft.ML.Tokenizers.BpeTokenizer.Create(new Microsoft.ML.Tokenizers.BpeOptions(vocab)
+        {
+            Merges = merges,
+            ByteLevel = true,
+            PreTokenizer = new Microsoft.ML.Tokenizers.RegexPreTokenizer(gpt2Split, specialTokens: null),
+        });
+        int compared = 0;
+        foreach (var (text, expected) in VocabVectors.Cases("gpt-2"))
+        {
+            if (text.Contains("<|", StringComparison.Ordinal)) continue; // special tokens: the engine's own rules
+            Assert.Equal(expected, library.EncodeToIds(text).ToArray());
+            Assert.Equal(expected, roundTrip.Encode(text, addSpecial: false));
+            compared++;
+        }
+        Assert.True(compared > 30, $"only {compared} vectors compared");
+    }
+
     [Fact]
     public void TheDeepseekCoderVocabularyOfTheGoldenModelsRoundTrips()
     {
