@@ -17,12 +17,19 @@ public static class HfPreTokenizers
     // llama.cpp spells the case-insensitive contractions out, as its regex engine lacks (?i:…); either spelling means the same.
     const string Qwen2Spelled = @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     const string Cjk = "[一-龥ࠀ-一가-퟿]+";
+    /// <summary>
+    /// DeepSeek-LLM's (and DeepSeek-V2's) letter class: the cased letters spelled as ranges. Shared with the engine's
+    /// pre-tokenizer, which applies the same split; \u escapes keep the compatibility letters (U+1F7D, U+1FBE, U+2126,
+    /// U+212A, …) that editors normalise away.
+    /// </summary>
+    public const string DeepseekLlmLetters = "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
 
     static readonly (string Name, string[][] Patterns)[] Table =
     [
         ("llama-bpe", [[Llama3]]),
         ("qwen2", [[Qwen2], [Qwen2Spelled]]),
         ("deepseek-coder", [["[\r\n]", @"\s?\p{L}+", @"\s?\p{P}+", Cjk, @"\p{N}"]]),
+        ("deepseek-llm", [["[\r\n]", DeepseekLlmLetters, "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", Cjk, @"\p{N}+"]]),
     ];
 
     /// <summary>The llama.cpp name of the Split pattern sequence <paramref name="patterns"/>, or null.</summary>

@@ -1,3 +1,5 @@
+using MoeSpeq.Formats.HuggingFace;
+
 namespace MoeSpeq.Inference.Tokenization;
 
 /// <summary>
@@ -33,8 +35,6 @@ sealed class PreTokenizer
     const string Gpt2Regex = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
     const string Qwen2Regex = @"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     const string PoroRegex = " ?[^(\\s|.,!?…。，、।۔،)]+";
-    // \u escapes keep the compatibility letters (U+1F7D, U+1FBE, U+2126, U+212A, …) that editors normalise away.
-    const string DeepseekLlmLetters = "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
     const string CjkRegex = "[一-龥ࠀ-一가-퟿]+";
 
     static readonly Dictionary<string, Func<PreTokenizer>> Known = BuildTable();
@@ -68,7 +68,7 @@ sealed class PreTokenizer
         Add(["deepseek-llm"], n => new()
         {
             Name = n,
-            Steps = Regexes("[\r\n]", DeepseekLlmLetters, "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", CjkRegex, @"\p{N}+"),
+            Steps = Regexes("[\r\n]", HfPreTokenizers.DeepseekLlmLetters, "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", CjkRegex, @"\p{N}+"),
         });
         Add(["deepseek-coder"], n => new() { Name = n, Steps = Regexes("[\r\n]", @"\s?\p{L}+", @"\s?\p{P}+", CjkRegex, @"\p{N}") });
         Add(["falcon"], n => new()

@@ -91,6 +91,18 @@ public sealed class TokenizerJsonTests : IDisposable
         Assert.True(compared > 30, $"only {compared} vectors compared");
     }
 
+    /// <summary>Every pre-tokenizer the table can write is recognised again, and the engine implements each under that name.</summary>
+    [Fact]
+    public void EveryKnownSplitSequenceIsIdentifiedAndImplemented()
+    {
+        foreach (var name in HfPreTokenizers.Names)
+        {
+            Assert.Equal(name, HfPreTokenizers.Identify(HfPreTokenizers.Patterns(name)!));
+            Assert.NotNull(PreTokenizer.Create(name));
+        }
+        Assert.Contains("deepseek-llm", HfPreTokenizers.Names);
+    }
+
     [Fact]
     public void TheDeepseekCoderVocabularyOfTheGoldenModelsRoundTrips()
     {
