@@ -61,6 +61,12 @@ public sealed record ModelConfig
     /// <summary><c>expert_shared_feed_forward_length</c>: width of the shared expert beside the routed ones (Qwen2-MoE), 0 when absent.</summary>
     public int SharedExpertFeedForwardLength { get; init; }
 
+    /// <summary>
+    /// The values of each KV head are the leading <see cref="ValueLength"/> columns of its key, so the KV cache stores
+    /// no values (MLA: keys are [latent kv | rope key], values the latent kv). Set by the architecture at load; no GGUF key.
+    /// </summary>
+    public bool ValuesInKeys { get; init; }
+
     public bool IsMoe => ExpertCount > 0;
     public int QueryWidth => HeadCount * KeyLength;
     public int KeyWidth => HeadCountKv * KeyLength;

@@ -32,7 +32,7 @@ public sealed class RunState
         RopeCos = new float[b * c.RopeDimensionCount / 2];
         RopeSin = new float[b * c.RopeDimensionCount / 2];
         Logits = new float[b * c.VocabSize];
-        Cache = new KvCache(c.BlockCount, contextLength, c.KeyWidth, c.ValueWidth);
+        Cache = new KvCache(c.BlockCount, contextLength, c.KeyWidth, c.ValueWidth, c.ValuesInKeys);
     }
 
     public int MaxBatch { get; }

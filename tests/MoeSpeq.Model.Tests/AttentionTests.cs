@@ -88,4 +88,42 @@ public sealed class AttentionTests : IDisposable
                 Assert.Equal(plain[h * ValueLength + i] * share, sunk[h * ValueLength + i], 5e-6);
         }
     }
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(0, 5)]
+    [InlineData(3, 5)]
+    public void ValuesReadFromTheKeyRowsEqualASeparateValueCache(int window, int startPos)
+    {
+        // MLA's layout: the values are the leading ValueLength columns of each key head. Copying those columns into
+        // a value cache of their own must give bit-identical outputs, grouped heads and a window included.
+        const int batch = 5;
+        int positions = startPos + batch;
+        var q = Random(batch * Heads * KeyLength, 8);
+        var keys = Random(positions * KvHeads * KeyLength, 9);
+        var values = new float[positions * KvHeads * ValueLength];
+        for (int p = 0; p < positions; p++)
+            for (int g = 0; g < KvHeads; g++)
+                keys.AsSpan((p * KvHeads + g) * KeyLength, ValueLength).CopyTo(values.AsSpan((p * KvHeads + g) * ValueLength));
+        float[] sinks = Random(Heads, 10);
+        float scale = 1f / MathF.Sqrt(KeyLength);
+        var separate = new float[batch * Heads * ValueLength];
+        var shared = new float[separate.Length];
+        var attention = new CausalAttention();
+        attention.Compute(_pool, q, keys, values, separate, batch, startPos, Heads, KvHeads, KeyLength, ValueLength, scale, sinks, window);
+        attention.Compute(_pool, q, keys, keys, shared, batch, startPos, Heads, KvHeads, KeyLength, ValueLength, scale, sinks, window, valuesInKeys: true);
+        Assert.Equal(separate, shared);
+    }
+
+    [Fact]
+    public void ACacheWithValuesInKeysStoresOnlyKeys()
+    {
+        var separate = new KvCache(3, 16, KeyLength, ValueLength);
+        var shared = new KvCache(3, 16, KeyLength, ValueLength, valuesInKeys: true);
+        Assert.Equal(4L * 3 * 16 * (KeyLength + ValueLength), separate.ByteSize);
+        Assert.Equal(4L * 3 * 16 * KeyLength, shared.ByteSize);
+        shared.Keys(1)[5] = 42f;
+        Assert.Equal(42f, shared.Values(1)[5]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new KvCache(1, 4, ValueLength, KeyLength, valuesInKeys: true));
+    }
 }

@@ -33,6 +33,20 @@ public class DeepSeek2GoldenTests
     }
 
     [Theory]
+    [InlineData("deepseek2-lite")]
+    [InlineData("deepseek3")]
+    public void KvCacheHoldsNoSeparateValues(string name)
+    {
+        // MLA's values are the latent kv at the head of each key row: the cache is keys only.
+        using var model = ModelLoader.Load(TestPaths.Golden(name + ".gguf"), new ModelOptions { Threads = 1 });
+        var c = model.Config;
+        var state = model.CreateState(64);
+        Assert.True(c.ValuesInKeys);
+        Assert.True(state.Cache.ValuesInKeys);
+        Assert.Equal(4L * 64 * c.BlockCount * c.KeyWidth, state.Cache.ByteSize);
+    }
+
+    [Theory]
     [InlineData("deepseek2.attention.key_length_mla", null, "legacy attn_kv_b")]
     [InlineData("deepseek2.expert_gating_func", 4, "expert_gating_func = 4 is not supported")]
     [InlineData("deepseek2.expert_group_used_count", 4, "expert_group_used_count = 4 must be in 1..3")]

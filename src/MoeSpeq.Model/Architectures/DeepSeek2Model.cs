@@ -16,9 +16,11 @@ namespace MoeSpeq.Model.Architectures;
 /// <para>
 /// Attention runs the absorbed MLA path (see <see cref="LatentAttention"/>): the KV cache holds, per position, only
 /// the normalised latent kv (kv_lora_rank) and the rope key shared by every head, as one KV head of
-/// <c>attention.key_length</c> = kv_lora_rank + rope dims with values of <c>attention.value_length</c> = kv_lora_rank.
+/// <c>attention.key_length</c> = kv_lora_rank + rope dims. The values (<c>attention.value_length</c> = kv_lora_rank)
+/// are the latent kv again, so attention reads them as the leading columns of each key row, as llama.cpp views its K
+/// cache (<see cref="ModelConfig.ValuesInKeys"/>), and no value cache exists.
 /// Decompressing keys and values per head instead would cache heads·(key_length_mla + value_length_mla) floats a
-/// position (V3: 128·(192 + 128) = 40960 against 576 + 512), and llama.cpp itself runs this absorbed path on files in
+/// position (V3: 128·(192 + 128) = 40960 against 576), and llama.cpp itself runs this absorbed path on files in
 /// this layout, so computing the same products in the same order keeps the logits equal to its.
 /// </para>
 /// <para>
@@ -165,13 +167,13 @@ public sealed class DeepSeek2Model : LanguageModel
     }
 
     public static LanguageModel Load(GgufFile file, ModelOptions options) =>
-        new DeepSeek2Model(file, ModelConfig.FromGguf(file.Header, RopeMode.Norm), options);
+        new DeepSeek2Model(file, ModelConfig.FromGguf(file.Header, RopeMode.Norm) with { ValuesInKeys = true }, options);
 
     protected override void Forward(RunState s, ReadOnlySpan<int> tokens, int pos0, int logitRows)
     {
         var c = Config;
         int n = tokens.Length, dim = c.EmbeddingLength, heads = c.HeadCount, k = c.ExpertUsedCount;
-        int kw = c.KeyWidth, vw = c.ValueWidth, latent = _p.KvLoraRank, ropeDims = c.RopeDimensionCount;
+        int kw = c.KeyWidth, latent = _p.KvLoraRank, ropeDims = c.RopeDimensionCount;
         int qHead = _p.KeyLengthMla, nope = qHead - ropeDims, vHead = _p.ValueLengthMla;
         float eps = c.RmsNormEps;
         var x = s.Residual.AsSpan(0, n * dim);             // [n, dim] residual stream
@@ -191,9 +193,7 @@ public sealed class DeepSeek2Model : LanguageModel
             var L = _layers[l];
             var A = L.Attn;
             var keys = s.Cache.Keys(l);                     // [ctx, latent | rope]
-            var values = s.Cache.Values(l);                 // [ctx, latent]
-            var newKeys = keys.Slice(pos0 * kw, n * kw);    // this batch's rows of the cache
-            var newValues = values.Slice(pos0 * vw, n * vw);
+            var newKeys = keys.Slice(pos0 * kw, n * kw);    // this batch's rows of the cache; values are their latent kv
 
             // Attention block: x += Wo · V_b(attention(absorbed q, [latent kv | rope k], latent kv))
             RmsNorm.ApplyRows(x, L.AttnNorm, xn, n, eps);
@@ -212,10 +212,10 @@ public sealed class DeepSeek2Model : LanguageModel
                 }
                 var kvLatent = newKeys.Slice(t * kw, latent);
                 RmsNorm.Apply(kvLatent, A.KvANorm, kvLatent, eps);
-                kvLatent.CopyTo(newValues.Slice(t * vw, vw));
                 _rope.Apply(newKeys.Slice(t * kw + latent, ropeDims), ropeDims, cos, sin);
             }
-            s.Attention.Compute(Pool, q, keys, values, attn, n, pos0, heads, 1, c.KeyLength, c.ValueLength, _kqScale);
+            // Values are the latent kv at the head of each key row: Load set Config.ValuesInKeys, so the cache has no value rows.
+            s.Attention.Compute(Pool, q, keys, keys, attn, n, pos0, heads, 1, c.KeyLength, c.ValueLength, _kqScale, valuesInKeys: true);
             LatentAttention.PerHead(MatMul, A.VB, attn, n, latent, _gather, vh, vHead);   // v[t, h] = V_b·o[t, h]
             Sink?.Record("attn_out", l, vh);
             MatMul.Multiply(A.Output, vh, proj, n);

@@ -17,7 +17,7 @@ public sealed unsafe class CausalAttention : IParallelTask
     float _scale;
     float* _q, _keys, _values, _out;
     float[]? _sinks;
-    int _keyWidth, _valueWidth;
+    int _keyWidth, _valueWidth, _valueHeadStride; // row strides of keys and values; offset of one value head in a row
 
     /// <summary>
     /// out[t, h, :] = Σ_p softmax_p(scale · q[t, h]·K[p, h/group]) · V[p, h/group] over the visible positions p: all of
@@ -25,14 +25,19 @@ public sealed unsafe class CausalAttention : IParallelTask
     /// (startPos + t − window &lt; p). With <paramref name="sinks"/> ([heads]) head h's softmax denominator also holds
     /// e^sinks[h], as if a key with that logit and a zero value were always visible: a head can then attend to nothing.
     /// q: [batch, heads·keyLength] (already rotated); keys/values: the layer's cache rows, already holding the
-    /// batch's own positions; out: [batch, heads·valueLength].
+    /// batch's own positions; out: [batch, heads·valueLength]. With <paramref name="valuesInKeys"/> the values are
+    /// not stored apart (MLA, whose values are its latent keys): V[p, g] is the first valueLength columns of K[p, g],
+    /// and <paramref name="values"/> is the key rows [positions, kvHeads·keyLength].
     /// </summary>
     public void Compute(ComputePool pool, ReadOnlySpan<float> q, Span<float> keys, Span<float> values, Span<float> output,
         int batch, int startPos, int heads, int kvHeads, int keyLength, int valueLength, float scale,
-        float[]? sinks = null, int window = 0)
+        float[]? sinks = null, int window = 0, bool valuesInKeys = false)
     {
         Debug.Assert(q.Length >= batch * heads * keyLength && output.Length >= batch * heads * valueLength);
         Debug.Assert(keys.Length >= (startPos + batch) * kvHeads * keyLength);
+        Debug.Assert(!valuesInKeys || valueLength <= keyLength);
+        int valueHeadStride = valuesInKeys ? keyLength : valueLength;
+        Debug.Assert(values.Length >= (startPos + batch) * kvHeads * valueHeadStride);
         Debug.Assert(sinks is null || sinks.Length >= heads);
         Debug.Assert(window >= 0);
         fixed (float* pq = q, pk = keys, pv = values, po = output)
@@ -42,7 +47,8 @@ public sealed unsafe class CausalAttention : IParallelTask
             _values = pv;
             _out = po;
             (_heads, _group, _keyLength, _valueLength, _startPos, _scale) = (heads, heads / kvHeads, keyLength, valueLength, startPos, scale);
-            (_keyWidth, _valueWidth, _sinks, _window) = (kvHeads * keyLength, kvHeads * valueLength, sinks, window);
+            (_keyWidth, _valueWidth, _valueHeadStride) = (kvHeads * keyLength, kvHeads * valueHeadStride, valueHeadStride);
+            (_sinks, _window) = (sinks, window);
             pool.Run(this, batch * heads);
             _q = _keys = _values = _out = null;
             _sinks = null;
@@ -83,7 +89,7 @@ public sealed unsafe class CausalAttention : IParallelTask
         output.Clear();
         for (int i = 0; i < nKeys; i++)
         {
-            var value = new ReadOnlySpan<float>(_values + (long)(first + i) * _valueWidth + kvHead * _valueLength, _valueLength);
+            var value = new ReadOnlySpan<float>(_values + (long)(first + i) * _valueWidth + kvHead * _valueHeadStride, _valueLength);
             TensorPrimitives.MultiplyAdd(value, scores[i] * inv, output, output);
         }
     }
