@@ -144,6 +144,24 @@ public abstract class LanguageModel : IDisposable
     /// </summary>
     protected abstract void Forward(RunState state, ReadOnlySpan<int> tokens, int startPos, int logitRows);
 
+    /// <summary>x[t, :] = the embedding row of tokens[t], dequantized; x: [tokens, dim].</summary>
+    protected static void EmbedTokens(in WeightMatrix table, ReadOnlySpan<int> tokens, Span<float> x)
+    {
+        int dim = table.Cols;
+        for (int t = 0; t < tokens.Length; t++) Dequantize.Row(table.Type, table.Row(tokens[t]), x.Slice(t * dim, dim));
+    }
+
+    /// <summary>
+    /// Hands the routed experts ([layer][expert], empty for a dense layer) to the executor the options choose, with a
+    /// preview of each MoE layer's FFN norm and router (null for a dense layer) for predictors that look ahead.
+    /// </summary>
+    protected IExpertExecutor InstallExperts(ExpertWeights[][] experts, RouterPreview.Layer?[] routers, ExpertActivation activation = ExpertActivation.SwiGlu)
+    {
+        var preview = new RouterPreview(MatMul, Config.EmbeddingLength, Config.ExpertCount, Config.RmsNormEps, routers);
+        var layout = new ExpertLayout(Config, Weights, experts, MatMul, preview) { Activation = activation };
+        return UseExperts(Options.BuildExpertExecutor(layout));
+    }
+
     /// <summary>
     /// The output head over the last <paramref name="logitRows"/> of the batch's residual stream x ([n, dim]): RMS norm
     /// (plus its bias, where the architecture has one) into the first rows of xn, then the output projection (plus

@@ -62,21 +62,7 @@ public sealed class GgufWriter
     public GgufWriter AddTensor(string name, GgmlType type, long[] dimensions, ReadOnlyMemory<byte> data) =>
         AddTensor(name, type, dimensions, s => s.Write(data.Span));
 
-    public void WriteTo(string path)
-    {
-        string temp = path + ".tmp";
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-                WriteTo(stream);
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
-    }
+    public void WriteTo(string path) => AtomicFile.Write(path, WriteTo);
 
     public void WriteTo(Stream stream)
     {

@@ -124,10 +124,7 @@ public sealed class DeepSeek2Model : LanguageModel
                 if (moe && _router is null) throw new ModelLoadException($"blk.{l} is past leading_dense_block_count = {p.LeadingDenseBlockCount} but {c.Architecture}.expert_count is missing");
                 int ffn = c.ExpertFeedForwardLength;
                 if (moe)
-                    experts[l] = [.. w.ExpertMatrices(TensorId.FfnGateExperts, l, dim, ffn, c.ExpertCount)
-                        .Zip(w.ExpertMatrices(TensorId.FfnUpExperts, l, dim, ffn, c.ExpertCount),
-                             w.ExpertMatrices(TensorId.FfnDownExperts, l, ffn, dim, c.ExpertCount))
-                        .Select(e => new ExpertWeights(e.First, e.Second, e.Third))];
+                    experts[l] = ExpertWeights.LoadLayer(w, l, dim, ffn, c.ExpertCount);
                 _layers[l] = new Layer(
                     w.Vector(TensorId.AttnNorm, l, dim),
                     LatentAttention.Load(w, l, dim, heads, p.QLoraRank, p.KvLoraRank, nope, rope, p.ValueLengthMla),
@@ -153,10 +150,7 @@ public sealed class DeepSeek2Model : LanguageModel
             if (c.IsMoe)
             {
                 // Previews need only the norm and router: they forecast which experts, not their weights.
-                var preview = new RouterPreview(MatMul, dim, c.ExpertCount, c.RmsNormEps,
-                    [.. Enumerable.Range(0, c.BlockCount).Select(l => l < trunk && _layers[l].Router is { } r ? new RouterPreview.Layer(_layers[l].FfnNorm, r) : null)]);
-                var layout = new ExpertLayout(c, w, experts, MatMul, preview);
-                _experts = UseExperts(options.BuildExpertExecutor(layout));
+                _experts = InstallExperts(experts, [.. Enumerable.Range(0, c.BlockCount).Select(l => l < trunk && _layers[l].Router is { } r ? new RouterPreview.Layer(_layers[l].FfnNorm, r) : null)]);
             }
         }
         catch
@@ -184,9 +178,9 @@ public sealed class DeepSeek2Model : LanguageModel
         var vh = _vHeads.AsSpan(0, n * heads * vHead);     // [n, heads, valueLengthMla]
         var proj = s.Projected.AsSpan(0, n * dim);         // [n, dim] block output before the residual add
 
-        for (int t = 0; t < n; t++) Dequantize.Row(_tokenEmbedding.Type, _tokenEmbedding.Row(tokens[t]), x.Slice(t * dim, dim));
+        EmbedTokens(_tokenEmbedding, tokens, x);
         int half = ropeDims / 2;
-        for (int t = 0; t < n; t++) _rope.Angles(pos0 + t, s.RopeCos.AsSpan(t * half, half), s.RopeSin.AsSpan(t * half, half));
+        _rope.Angles(pos0, n, s.RopeCos, s.RopeSin);
 
         for (int l = 0; l < _layers.Length; l++)
         {

@@ -88,10 +88,7 @@ public sealed class GptOssModel : LanguageModel
                 options.Progress?.Invoke(l + 1, c.BlockCount);
             }
             w.FinishLoading();
-            var preview = new RouterPreview(MatMul, dim, experts, c.RmsNormEps,
-                [.. _layers.Select(L => new RouterPreview.Layer(L.FfnNorm, L.Router, Bias: L.RouterBias))]);
-            var layout = new ExpertLayout(c, w, expertWeights, MatMul, preview) { Activation = ExpertActivation.SwiGluOai };
-            _experts = UseExperts(options.BuildExpertExecutor(layout));
+            _experts = InstallExperts(expertWeights, [.. _layers.Select(L => new RouterPreview.Layer(L.FfnNorm, L.Router, Bias: L.RouterBias))], ExpertActivation.SwiGluOai);
         }
         catch
         {
@@ -106,13 +103,11 @@ public sealed class GptOssModel : LanguageModel
     /// <summary>A layer's experts: the stacked (or per-expert) matrices, each with its slice of the stacked biases.</summary>
     static ExpertWeights[] LoadExperts(ModelWeights w, int layer, int dim, int ffn, int experts)
     {
-        var gate = w.ExpertMatrices(TensorId.FfnGateExperts, layer, dim, ffn, experts);
-        var up = w.ExpertMatrices(TensorId.FfnUpExperts, layer, dim, ffn, experts);
-        var down = w.ExpertMatrices(TensorId.FfnDownExperts, layer, ffn, dim, experts);
+        var matrices = ExpertWeights.LoadLayer(w, layer, dim, ffn, experts);
         var gateBias = w.ExpertBiases(TensorId.FfnGateExperts, layer, ffn, experts);
         var upBias = w.ExpertBiases(TensorId.FfnUpExperts, layer, ffn, experts);
         var downBias = w.ExpertBiases(TensorId.FfnDownExperts, layer, dim, experts);
-        return [.. Enumerable.Range(0, experts).Select(e => new ExpertWeights(gate[e], up[e], down[e], new ExpertBias(gateBias[e], upBias[e], downBias[e])))];
+        return [.. matrices.Select((m, e) => m with { Bias = new ExpertBias(gateBias[e], upBias[e], downBias[e]) })];
     }
 
     protected override void Forward(RunState s, ReadOnlySpan<int> tokens, int pos0, int logitRows)
@@ -126,11 +121,11 @@ public sealed class GptOssModel : LanguageModel
         var attn = s.AttentionOut.AsSpan(0, n * c.HeadCount * c.ValueLength);
         var proj = s.Projected.AsSpan(0, n * dim);    // [n, dim] block output before the residual add
 
-        for (int t = 0; t < n; t++) Dequantize.Row(_tokenEmbedding.Type, _tokenEmbedding.Row(tokens[t]), x.Slice(t * dim, dim));
+        EmbedTokens(_tokenEmbedding, tokens, x);
         int half = _rope.Dims / 2;
         var cos = s.RopeCos.AsSpan(0, n * half); // [n, ropeDims/2]
         var sin = s.RopeSin.AsSpan(0, n * half);
-        Angles(_rope, pos0, n, cos, sin);
+        _rope.Angles(pos0, n, cos, sin);
         Span<float> slidingCos = cos, slidingSin = sin;
         if (_slidingRope != _rope)
         {
@@ -141,7 +136,7 @@ public sealed class GptOssModel : LanguageModel
             }
             slidingCos = _slidingCos.AsSpan(0, n * half);
             slidingSin = _slidingSin.AsSpan(0, n * half);
-            Angles(_slidingRope, pos0, n, slidingCos, slidingSin);
+            _slidingRope.Angles(pos0, n, slidingCos, slidingSin);
         }
 
         for (int l = 0; l < c.BlockCount; l++)
@@ -190,12 +185,5 @@ public sealed class GptOssModel : LanguageModel
         }
 
         OutputHead(s, x, xn, n, logitRows, _outputNorm, _output);
-    }
-
-    /// <summary>cos/sin [n, dims/2] of positions pos0…pos0 + n − 1.</summary>
-    static void Angles(Rope rope, int pos0, int n, Span<float> cos, Span<float> sin)
-    {
-        int half = rope.Dims / 2;
-        for (int t = 0; t < n; t++) rope.Angles(pos0 + t, cos.Slice(t * half, half), sin.Slice(t * half, half));
     }
 }

@@ -44,9 +44,7 @@ public sealed class LlamaModel : LanguageModel
                 if (moe && !c.IsMoe) throw new ModelLoadException($"blk.{l} has a router but {c.Architecture}.expert_count is missing");
                 int ffn = moe ? c.ExpertFeedForwardLength : c.FeedForwardLength;
                 experts[l] = moe
-                    ? Zip(w.ExpertMatrices(TensorId.FfnGateExperts, l, dim, ffn, c.ExpertCount),
-                          w.ExpertMatrices(TensorId.FfnUpExperts, l, dim, ffn, c.ExpertCount),
-                          w.ExpertMatrices(TensorId.FfnDownExperts, l, ffn, dim, c.ExpertCount))
+                    ? ExpertWeights.LoadLayer(w, l, dim, ffn, c.ExpertCount)
                     : [];
                 _layers[l] = new Layer(
                     w.Vector(TensorId.AttnNorm, l, dim),
@@ -62,10 +60,7 @@ public sealed class LlamaModel : LanguageModel
             w.FinishLoading();
             if (c.IsMoe)
             {
-                var preview = new RouterPreview(MatMul, dim, c.ExpertCount, c.RmsNormEps,
-                    [.. _layers.Select(L => L.Router is { } r ? new RouterPreview.Layer(L.FfnNorm, r) : null)]);
-                var layout = new ExpertLayout(c, w, experts, MatMul, preview);
-                _experts = UseExperts(options.BuildExpertExecutor(layout));
+                _experts = InstallExperts(experts, [.. _layers.Select(L => L.Router is { } r ? new RouterPreview.Layer(L.FfnNorm, r) : null)]);
             }
         }
         catch
@@ -78,9 +73,6 @@ public sealed class LlamaModel : LanguageModel
     public static LanguageModel Load(GgufFile file, ModelOptions options) =>
         new LlamaModel(file, ModelConfig.FromGguf(file.Header, RopeMode.Norm), options);
 
-    static ExpertWeights[] Zip(WeightMatrix[] gate, WeightMatrix[] up, WeightMatrix[] down) =>
-        [.. gate.Select((g, e) => new ExpertWeights(g, up[e], down[e]))];
-
     protected override void Forward(RunState s, ReadOnlySpan<int> tokens, int pos0, int logitRows)
     {
         var c = Config;
@@ -92,9 +84,9 @@ public sealed class LlamaModel : LanguageModel
         var attn = s.AttentionOut.AsSpan(0, n * c.HeadCount * c.ValueLength);
         var proj = s.Projected.AsSpan(0, n * dim);    // [n, dim] block output before the residual add
 
-        for (int t = 0; t < n; t++) Dequantize.Row(_tokenEmbedding.Type, _tokenEmbedding.Row(tokens[t]), x.Slice(t * dim, dim));
+        EmbedTokens(_tokenEmbedding, tokens, x);
         int half = _rope.Dims / 2;
-        for (int t = 0; t < n; t++) _rope.Angles(pos0 + t, s.RopeCos.AsSpan(t * half, half), s.RopeSin.AsSpan(t * half, half));
+        _rope.Angles(pos0, n, s.RopeCos, s.RopeSin);
 
         for (int l = 0; l < c.BlockCount; l++)
         {

@@ -87,9 +87,7 @@ public sealed class PhiMoeModel : LanguageModel
                 options.Progress?.Invoke(l + 1, c.BlockCount);
             }
             w.FinishLoading();
-            var preview = new RouterPreview(MatMul, dim, c.ExpertCount, c.RmsNormEps,
-                [.. _layers.Select(L => new RouterPreview.Layer(L.FfnNorm, L.Router, L.FfnNormBias))]);
-            _experts = UseExperts(options.BuildExpertExecutor(new ExpertLayout(c, w, experts, MatMul, preview)));
+            _experts = InstallExperts(experts, [.. _layers.Select(L => new RouterPreview.Layer(L.FfnNorm, L.Router, L.FfnNormBias))]);
         }
         catch
         {
@@ -119,11 +117,11 @@ public sealed class PhiMoeModel : LanguageModel
         var attn = s.AttentionOut.AsSpan(0, n * c.HeadCount * c.ValueLength);
         var proj = s.Projected.AsSpan(0, n * dim);    // [n, dim] block output before the residual add
 
-        for (int t = 0; t < n; t++) Dequantize.Row(_tokenEmbedding.Type, _tokenEmbedding.Row(tokens[t]), x.Slice(t * dim, dim));
+        EmbedTokens(_tokenEmbedding, tokens, x);
         // LongRoPE: the factors follow the context this state was created for (see the class remarks).
         var rope = s.ContextLength > c.RopeOriginalContext ? _ropeLong : _ropeShort;
         int half = rope.Dims / 2;
-        for (int t = 0; t < n; t++) rope.Angles(pos0 + t, s.RopeCos.AsSpan(t * half, half), s.RopeSin.AsSpan(t * half, half));
+        rope.Angles(pos0, n, s.RopeCos, s.RopeSin);
 
         for (int l = 0; l < c.BlockCount; l++)
         {

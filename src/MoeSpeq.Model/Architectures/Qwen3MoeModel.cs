@@ -55,9 +55,7 @@ public sealed class Qwen3MoeModel : LanguageModel
                 options.Progress?.Invoke(l + 1, c.BlockCount);
             }
             w.FinishLoading();
-            var preview = new RouterPreview(MatMul, dim, c.ExpertCount, c.RmsNormEps,
-                [.. _layers.Select(L => new RouterPreview.Layer(L.FfnNorm, L.Router))]);
-            _experts = UseExperts(options.BuildExpertExecutor(new ExpertLayout(c, w, experts, MatMul, preview)));
+            _experts = InstallExperts(experts, [.. _layers.Select(L => new RouterPreview.Layer(L.FfnNorm, L.Router))]);
         }
         catch
         {
@@ -90,9 +88,9 @@ public sealed class Qwen3MoeModel : LanguageModel
         var ids = s.ExpertIds.AsSpan(0, n * k);                   // [n, k]
         var weights = s.ExpertWeights.AsSpan(0, n * k);           // [n, k]
 
-        for (int t = 0; t < n; t++) Dequantize.Row(_tokenEmbedding.Type, _tokenEmbedding.Row(tokens[t]), x.Slice(t * dim, dim));
+        EmbedTokens(_tokenEmbedding, tokens, x);
         int half = _rope.Dims / 2;
-        for (int t = 0; t < n; t++) _rope.Angles(pos0 + t, s.RopeCos.AsSpan(t * half, half), s.RopeSin.AsSpan(t * half, half));
+        _rope.Angles(pos0, n, s.RopeCos, s.RopeSin);
 
         for (int l = 0; l < c.BlockCount; l++)
         {

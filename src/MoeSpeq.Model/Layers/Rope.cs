@@ -78,6 +78,13 @@ public sealed class Rope
         }
     }
 
+    /// <summary>Fills cos/sin [n, dims/2] for positions pos0 … pos0 + n − 1.</summary>
+    public void Angles(int pos0, int n, Span<float> cos, Span<float> sin)
+    {
+        int half = _dims / 2;
+        for (int t = 0; t < n; t++) Angles(pos0 + t, cos.Slice(t * half, half), sin.Slice(t * half, half));
+    }
+
     /// <summary>Rotates every head of <paramref name="heads"/> ([nHeads, headWidth]) in place with one position's angles.</summary>
     public void Apply(Span<float> heads, int headWidth, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
