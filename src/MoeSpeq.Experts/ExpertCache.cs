@@ -184,6 +184,28 @@ public sealed unsafe class ExpertCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gives up a prefetch still being read whose expert no forward pass has pinned: the slot empties at once, so the
+    /// rest of the read is never made and another load may take it. False when a pass is using or waiting for the
+    /// expert (then the load must finish). Only the I/O thread filling <paramref name="slot"/>, between two pieces
+    /// of its read, may call this: once it returns true that thread must not write the slot again.
+    /// </summary>
+    public bool TryAbandonPrefetch(int slot)
+    {
+        lock (_lock)
+        {
+            ref var s = ref _slots[slot];
+            if (s.State != State.Loading || !s.Prefetched || s.Pins != 1) return false;
+            s.State = State.Empty;
+            s.Pins = 0;
+            _slotOf[Index(s.Key)] = -1;
+            _policy.OnEvict(s.Key);
+            _ready[slot].Set();
+            Monitor.PulseAll(_lock);
+            return true;
+        }
+    }
+
     public bool IsReady(int slot) => _ready[slot].IsSet;
 
     /// <summary>

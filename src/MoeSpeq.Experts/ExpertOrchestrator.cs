@@ -9,6 +9,9 @@ namespace MoeSpeq.Experts;
 /// served by priority: demand misses first (compute is waiting on them), then prefetches by predicted time of need
 /// (sooner first) and confidence. A prefetch already queued is not queued again, one for an expert already cached
 /// or in flight is dropped, and one whose layer has already run is dropped as stale when it reaches the front.
+/// A prefetch is read in pieces, and once its layer has pinned the experts it routed to without it, the rest of the
+/// read is abandoned: on a disk or link that is the bottleneck, a wrong guess then costs the bytes read before the
+/// routing was known, not the whole expert.
 /// Prefetches never occupy every I/O thread: one is always free for a demand miss, which would otherwise wait behind
 /// whole expert reads that compute is not waiting for.
 /// A cancelled generation's reads are cancelled with it (<see cref="CancelReads"/>, <see cref="EndCancellation"/>).
@@ -35,13 +38,20 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
     int _inFlight;
     int _prefetchesInFlight;
     readonly int _prefetchLimit;
+    readonly long _prefetchPiece; // bytes a prefetch reads between checks that it is still wanted
     bool _stopped;
     long _demandOrder;
+    // Demand loads being read: while any is, prefetch reads pause between pieces. Queued ones do not count: one
+    // thread is kept free for them, except with a single I/O thread, where a paused prefetch would hold it forever.
+    int _demands;
     long _position; // step·layers + layer of the forward pass now running
+    long _routedThrough = -1; // the last position whose experts are all pinned
 
-    public ExpertOrchestrator(ExpertCache cache, ExpertCatalog catalog, ISlowTier tier, int ioThreads, ExpertStats stats)
+    public ExpertOrchestrator(ExpertCache cache, ExpertCatalog catalog, ISlowTier tier, int ioThreads, ExpertStats stats, long prefetchPiece = 4 << 20)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(ioThreads, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefetchPiece, 1);
+        _prefetchPiece = Math.Max(prefetchPiece / tier.Alignment, 1) * tier.Alignment;
         _cache = cache;
         _catalog = catalog;
         _tier = tier;
@@ -70,6 +80,19 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
 
     /// <summary>The forward pass is now at <paramref name="step"/>, <paramref name="layer"/>: prefetches for earlier positions are stale.</summary>
     public void Advance(long step, int layer) => Volatile.Write(ref _position, PositionOf(step, layer));
+
+    /// <summary>
+    /// The forward pass at <paramref name="step"/>, <paramref name="layer"/> has pinned every expert it routed to: a
+    /// prefetch for this position or an earlier one that it did not pin was a wrong guess, and its read is abandoned.
+    /// </summary>
+    public void Routed(long step, int layer)
+    {
+        lock (_lock)
+        {
+            _routedThrough = PositionOf(step, layer);
+            Monitor.PulseAll(_lock); // paused prefetches look again: some may be wrong now
+        }
+    }
 
     /// <summary>Loads <paramref name="key"/> into the slot <see cref="ExpertCache.Acquire"/> reserved for it, ahead of every prefetch.</summary>
     public void Demand(ExpertKey key, int slot)
@@ -112,6 +135,7 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
             // Under the lock, so that EndCancellation cannot replace the source in between.
             _reads.Cancel();
             cancelled = _reads.Token;
+            Monitor.PulseAll(_lock); // paused prefetch reads see the cancellation
             while (_queue.TryDequeue(out var r, out _))
             {
                 if (r.Slot >= 0) (demands ??= []).Add(r.Slot);
@@ -160,6 +184,7 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
                     _queued[request.Key.Layer * _catalog.ExpertsPerLayer + request.Key.Expert] = false;
                     _prefetchesInFlight++;
                 }
+                else _demands++;
                 cancel = _reads.Token;
                 _inFlight++;
             }
@@ -170,8 +195,9 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
                 {
                     bool wasPrefetch = request.Slot < 0;
                     if (wasPrefetch) _prefetchesInFlight--;
-                    // Wakes EndCancellation, and I/O threads held back by the prefetch limit.
-                    if (--_inFlight == 0 || wasPrefetch) Monitor.PulseAll(_lock);
+                    bool lastDemand = !wasPrefetch && --_demands == 0;
+                    // Wakes EndCancellation, I/O threads held back by the prefetch limit, and paused prefetch reads.
+                    if (--_inFlight == 0 || wasPrefetch || lastDemand) Monitor.PulseAll(_lock);
                 }
             }
         }
@@ -190,33 +216,78 @@ public sealed unsafe class ExpertOrchestrator : IDisposable
             }
         }
         Exception? error = null;
-        try { Load(request.Key, slot, cancel); }
+        try
+        {
+            if (!Load(request.Key, slot, prefetch ? request.NeededAt : long.MaxValue, cancel))
+            {
+                Interlocked.Increment(ref _stats.PrefetchAbandoned);
+                return;
+            }
+        }
         catch (Exception e) { error = e; }
         if (prefetch && error is null) Interlocked.Increment(ref _stats.PrefetchLoaded);
         _cache.Complete(slot, error, prefetch);
     }
 
-    void Load(ExpertKey key, int slot, CancellationToken cancel)
+    /// <summary>
+    /// Reads <paramref name="key"/> into its slot; false if the read was abandoned part way because the pass at
+    /// <paramref name="neededAt"/> routed without it (<see cref="ExpertCache.TryAbandonPrefetch"/> emptied the slot).
+    /// </summary>
+    bool Load(ExpertKey key, int slot, long neededAt, CancellationToken cancel)
     {
         byte* memory = _cache.SlotMemory(slot);
         long start = Stopwatch.GetTimestamp();
         long bytes = 0;
+        bool abandonable = neededAt != long.MaxValue;
         _stats.BeginRead();
         try
         {
             foreach (var read in _catalog.ReadsOf(key))
             {
-                cancel.ThrowIfCancellationRequested();
-                _tier.Read(read.File, read.FileOffset, read.Length, memory + read.SlotOffset, cancel);
-                bytes += read.Length;
+                for (long done = 0; done < read.Length;)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    if (abandonable && !AwaitPrefetchTurn(slot, neededAt, cancel, out abandonable)) return false;
+                    long length = abandonable ? Math.Min(_prefetchPiece, read.Length - done) : read.Length - done;
+                    _tier.Read(read.File, read.FileOffset + done, length, memory + read.SlotOffset + done, cancel);
+                    done += length;
+                    bytes += length;
+                }
             }
         }
         finally
         {
             _stats.EndRead();
+            Interlocked.Add(ref _stats.ReadTicks, Stopwatch.GetTimestamp() - start);
+            Interlocked.Add(ref _stats.BytesRead, bytes);
         }
-        Interlocked.Add(ref _stats.ReadTicks, Stopwatch.GetTimestamp() - start);
-        Interlocked.Add(ref _stats.BytesRead, bytes);
+        return true;
+    }
+
+    /// <summary>
+    /// Before a prefetch reads its next piece: false if its layer routed without it (the slot is then abandoned).
+    /// While demand loads are pending it waits: a demand is what compute is stalled on, and on a link that is the
+    /// bottleneck a prefetch read beside it only slows it down; a paused prefetch reads when compute runs instead.
+    /// Once its own layer has pinned it, it is a demand too: <paramref name="stillPrefetch"/> turns false and it
+    /// reads to the end.
+    /// </summary>
+    bool AwaitPrefetchTurn(int slot, long neededAt, CancellationToken cancel, out bool stillPrefetch)
+    {
+        stillPrefetch = true;
+        lock (_lock)
+        {
+            while (true)
+            {
+                if (neededAt <= _routedThrough)
+                {
+                    if (_cache.TryAbandonPrefetch(slot)) return false;
+                    stillPrefetch = false;
+                    return true;
+                }
+                if (_demands == 0 || _stopped || cancel.IsCancellationRequested) return true;
+                Monitor.Wait(_lock);
+            }
+        }
     }
 
     public void Dispose()

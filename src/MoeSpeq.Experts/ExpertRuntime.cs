@@ -148,7 +148,7 @@ public sealed class ExpertRuntime
             Stats.TrackLayers(catalog.Layers);
             cache = new ExpertCache(slots, catalog.SlotBytes, catalog.Layers, catalog.ExpertsPerLayer, policy, Stats, c.ExpertUsedCount);
             var predictor = CreatePredictor(_options.Predictor, layout, catalog, Replay);
-            var orchestrator = new ExpertOrchestrator(cache, catalog, tier, _options.IoThreads, Stats);
+            var orchestrator = new ExpertOrchestrator(cache, catalog, tier, _options.IoThreads, Stats, _options.PrefetchPieceBytes);
             (Catalog, Cache, Tier, Orchestrator) = (catalog, cache, tier, orchestrator);
             var executor = new OffloadedExpertExecutor(layout, catalog, cache, orchestrator, predictor, Stats, maxBatch * c.ExpertUsedCount);
             PrefetchSink = executor;

@@ -17,7 +17,7 @@ public sealed class ExpertStats
     long _busyTicks, _busySince;
     int _inFlight;
     readonly Lock _busy = new();
-    internal long PrefetchIssued, PrefetchLoaded, PrefetchUsed, PrefetchWasted, PrefetchDropped;
+    internal long PrefetchIssued, PrefetchLoaded, PrefetchUsed, PrefetchWasted, PrefetchDropped, PrefetchAbandoned;
     internal long PredictedTrue, Predicted, Actual;
     long[] _layerPredicted = [], _layerPredictedTrue = [], _layerActual = [];
 
@@ -35,7 +35,7 @@ public sealed class ExpertStats
 
     public readonly record struct Values(
         long Accesses, long Hits, long Misses, long LateHits, long BytesRead, TimeSpan ReadTime, TimeSpan Stall,
-        long PrefetchIssued, long PrefetchLoaded, long PrefetchUsed, long PrefetchWasted, long PrefetchDropped,
+        long PrefetchIssued, long PrefetchLoaded, long PrefetchUsed, long PrefetchWasted, long PrefetchDropped, long PrefetchAbandoned,
         long PredictedTrue, long Predicted, long Actual, IReadOnlyList<LayerPrediction> Layers)
     {
         /// <summary>Share of expert uses served from the cache with no wait: ready hits over all uses.</summary>
@@ -50,7 +50,7 @@ public sealed class ExpertStats
         public override string ToString() =>
             $"experts: {Accesses} uses, hit rate {HitRate:P1} ({Hits} hits, {LateHits} in flight, {Misses} misses); " +
             $"read {BytesRead / 1e6:F1} MB at {ReadBandwidth / 1e9:F2} GB/s; stall {Stall.TotalMilliseconds:F1} ms; " +
-            $"prefetch {PrefetchIssued} issued, {PrefetchLoaded} loaded, {PrefetchUsed} used, {PrefetchWasted} wasted, {PrefetchDropped} dropped; " +
+            $"prefetch {PrefetchIssued} issued, {PrefetchLoaded} loaded, {PrefetchUsed} used, {PrefetchWasted} wasted, {PrefetchDropped} dropped, {PrefetchAbandoned} abandoned part-read; " +
             $"predictor precision {Precision:P1}, recall {Recall:P1}";
 
         /// <summary>One line per layer that had predictions: counts, precision and recall.</summary>
@@ -119,7 +119,7 @@ public sealed class ExpertStats
         return new(
             Read(ref Accesses), Read(ref Hits), Read(ref Misses), Read(ref LateHits), Read(ref BytesRead),
             Stopwatch.GetElapsedTime(0, Read(ref ReadTicks)), Stopwatch.GetElapsedTime(0, Read(ref StallTicks)),
-            Read(ref PrefetchIssued), Read(ref PrefetchLoaded), Read(ref PrefetchUsed), Read(ref PrefetchWasted), Read(ref PrefetchDropped),
+            Read(ref PrefetchIssued), Read(ref PrefetchLoaded), Read(ref PrefetchUsed), Read(ref PrefetchWasted), Read(ref PrefetchDropped), Read(ref PrefetchAbandoned),
             Read(ref PredictedTrue), Read(ref Predicted), Read(ref Actual), layers);
     }
 
@@ -128,7 +128,7 @@ public sealed class ExpertStats
     {
         Hits = Misses = LateHits = BytesRead = ReadTicks = StallTicks = Accesses = 0;
         Interlocked.Exchange(ref _busyTicks, 0);
-        PrefetchIssued = PrefetchLoaded = PrefetchUsed = PrefetchWasted = PrefetchDropped = 0;
+        PrefetchIssued = PrefetchLoaded = PrefetchUsed = PrefetchWasted = PrefetchDropped = PrefetchAbandoned = 0;
         PredictedTrue = Predicted = Actual = 0;
         Array.Clear(_layerPredicted);
         Array.Clear(_layerPredictedTrue);

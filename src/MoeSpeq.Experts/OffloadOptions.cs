@@ -15,6 +15,11 @@ public sealed record OffloadOptions
     public double LinkBandwidthGBps { get; init; } = 16;
     /// <summary>Emulated link latency of the host tier, µs.</summary>
     public double LinkLatencyMicroseconds { get; init; } = 10;
+    /// <summary>
+    /// A prefetch is read in pieces of this many bytes, so that a wrong guess stops soon after its layer routes
+    /// without it; small enough to stop within milliseconds, large enough to stay a long sequential read.
+    /// </summary>
+    public long PrefetchPieceBytes { get; init; } = 4 << 20;
 
     /// <summary>Record every expert access into <see cref="ExpertRuntime.Trace"/> (<c>--trace</c>).</summary>
     public bool RecordTrace { get; init; }

@@ -102,6 +102,7 @@ public sealed class OffloadedExpertExecutor : IExpertExecutor, ICancellableExper
                         break;
                 }
             }
+            _orchestrator.Routed(_steps.Steps, layer);
             ScorePredictions(layer);
             _predictor?.Observe(layer, residual, ids, tokens, k, this);
             Drain(hidden, ref pending, k);

@@ -5,8 +5,8 @@ namespace MoeSpeq.Experts.Tests;
 
 /// <summary>
 /// A plain buffered-read tier for runtime tests, with an alignment to exercise widened reads, a switch that makes
-/// reads fail, as a disk error or a file truncated while running would, and a gate that holds reads, as a device
-/// that stops answering would.
+/// reads fail, as a disk error or a file truncated while running would, a gate that holds reads, as a device
+/// that stops answering would, and a delay per read, as a slow device has.
 /// </summary>
 /// <param name="paths">The model's files (<see cref="ExpertCatalog.Files"/>).</param>
 internal sealed unsafe class FileReadTier(IReadOnlyList<string> paths, int alignment = 1) : ISlowTier
@@ -18,6 +18,8 @@ internal sealed unsafe class FileReadTier(IReadOnlyList<string> paths, int align
     /// <summary>Reads after this many succeed fail with an IOException (−1: never).</summary>
     public int FailAfter { get; set; } = -1;
     public int Reads => Volatile.Read(ref _reads);
+    /// <summary>Time every read takes at least.</summary>
+    public TimeSpan ReadDelay { get; set; }
 
     /// <summary>Set while a read waits at the closed gate.</summary>
     public ManualResetEventSlim Held { get; } = new(false);
@@ -47,6 +49,7 @@ internal sealed unsafe class FileReadTier(IReadOnlyList<string> paths, int align
             Held.Set();
             _gate.Wait(cancel);
         }
+        if (ReadDelay > TimeSpan.Zero) cancel.WaitHandle.WaitOne(ReadDelay);
         int n = Interlocked.Increment(ref _reads);
         if (FailAfter >= 0 && n > FailAfter) throw new IOException($"injected read failure at offset {offset}");
         var handle = _files[file];
