@@ -24,6 +24,16 @@ public static unsafe partial class VecDot
                 _ => null,
             };
         }
+        if (isa == VecDotIsa.Avx2)
+        {
+            return weight switch
+            {
+                GgmlType.Q8_0 => &Q8_0MultiAvx2,
+                GgmlType.Q4_K => &Q4_KMultiAvx2,
+                GgmlType.Q6_K => &Q6_KMultiAvx2,
+                _ => null,
+            };
+        }
         return null;
     }
 }
