@@ -11,8 +11,6 @@ public static unsafe partial class VecDot
     {
         int blocks = n / 256;
         Vector256<float> acc = default;
-        var low4 = Vector256.Create((byte)0x0F);
-        var high2 = Vector256.Create((byte)0x30);
         float* t = Fp16.Table;
         for (int i = 0; i < blocks; i++)
         {
@@ -25,23 +23,8 @@ public static unsafe partial class VecDot
             // Each half's 8 scales in both 128-bit lanes, so in-lane shuffles can broadcast any of them.
             var scalesLow = Avx2.Permute4x64(scales16.AsUInt64(), 0b01_00_01_00).AsByte();
             var scalesHigh = Avx2.Permute4x64(scales16.AsUInt64(), 0b11_10_11_10).AsByte();
-            for (int h = 0; h < 2; h++)
-            {
-                byte* ql = bw + 64 * h;
-                var ql0 = Avx.LoadVector256(ql);
-                var ql1 = Avx.LoadVector256(ql + 32);
-                var qh = Avx.LoadVector256(bw + 128 + 32 * h).AsUInt16();
-                var sc = h == 0 ? scalesLow : scalesHigh;
-                var q0 = (ql0 & low4) | ((qh << 4).AsByte() & high2);
-                var q1 = (ql1 & low4) | ((qh << 2).AsByte() & high2);
-                var q2 = ((ql0.AsUInt16() >> 4).AsByte() & low4) | (qh.AsByte() & high2);
-                var q3 = ((ql1.AsUInt16() >> 4).AsByte() & low4) | ((qh >> 2).AsByte() & high2);
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(a)), Avx2.Shuffle(sc, ScaleShuffle0).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q1, Avx.LoadVector256(a + 32)), Avx2.Shuffle(sc, ScaleShuffle1).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q2, Avx.LoadVector256(a + 64)), Avx2.Shuffle(sc, ScaleShuffle2).AsInt16());
-                sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q3, Avx.LoadVector256(a + 96)), Avx2.Shuffle(sc, ScaleShuffle3).AsInt16());
-                a += 128;
-            }
+            sumi = Q6KLevels.Of(bw, 0, scalesLow).Dot(a, sumi);
+            sumi = Q6KLevels.Of(bw, 1, scalesHigh).Dot(a + 128, sumi);
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sumi), Vector256.Create(t[*(ushort*)(bw + 208)] * *(float*)bx), acc);
         }
         return Vector256.Sum(acc);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -15,8 +16,6 @@ public static unsafe partial class VecDot
             return;
         }
         int blocks = n / 256;
-        var low4 = Vector256.Create((byte)0x0F);
-        var high2 = Vector256.Create((byte)0x30);
         float* t = Fp16.Table;
         Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         for (int i = 0; i < blocks; i++)
@@ -32,18 +31,7 @@ public static unsafe partial class VecDot
             var scalesHigh = Avx2.Permute4x64(scales16.AsUInt64(), 0b11_10_11_10).AsByte();
             for (int h = 0; h < 2; h++)
             {
-                byte* ql = bw + 64 * h;
-                var ql0 = Avx.LoadVector256(ql);
-                var ql1 = Avx.LoadVector256(ql + 32);
-                var qh = Avx.LoadVector256(bw + 128 + 32 * h).AsUInt16();
-                var sc = h == 0 ? scalesLow : scalesHigh;
-                var levels = new Q6KLevels(
-                    (ql0 & low4) | ((qh << 4).AsByte() & high2),
-                    (ql1 & low4) | ((qh << 2).AsByte() & high2),
-                    ((ql0.AsUInt16() >> 4).AsByte() & low4) | (qh.AsByte() & high2),
-                    ((ql1.AsUInt16() >> 4).AsByte() & low4) | ((qh >> 2).AsByte() & high2),
-                    Avx2.Shuffle(sc, ScaleShuffle0).AsInt16(), Avx2.Shuffle(sc, ScaleShuffle1).AsInt16(),
-                    Avx2.Shuffle(sc, ScaleShuffle2).AsInt16(), Avx2.Shuffle(sc, ScaleShuffle3).AsInt16());
+                var levels = Q6KLevels.Of(bw, h, h == 0 ? scalesLow : scalesHigh);
                 sbyte* a = (sbyte*)(bx + 4 + 128 * h);
                 s0 = levels.Dot(a, s0);
                 s1 = levels.Dot(a + xStride, s1);
@@ -70,6 +58,27 @@ public static unsafe partial class VecDot
     readonly struct Q6KLevels(Vector256<byte> q0, Vector256<byte> q1, Vector256<byte> q2, Vector256<byte> q3,
         Vector256<short> sc0, Vector256<short> sc1, Vector256<short> sc2, Vector256<short> sc3)
     {
+        /// <summary>Half <paramref name="h"/> of the block at <paramref name="bw"/>; <paramref name="scales"/> holds that half's 8 scales as words in both lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Q6KLevels Of(byte* bw, int h, Vector256<byte> scales)
+        {
+            var low4 = Vector256.Create((byte)0x0F);
+            var high2 = Vector256.Create((byte)0x30);
+            byte* ql = bw + 64 * h;
+            var ql0 = Avx.LoadVector256(ql);
+            var ql1 = Avx.LoadVector256(ql + 32);
+            var qh = Avx.LoadVector256(bw + 128 + 32 * h).AsUInt16();
+            return new Q6KLevels(
+                (ql0 & low4) | ((qh << 4).AsByte() & high2),
+                (ql1 & low4) | ((qh << 2).AsByte() & high2),
+                ((ql0.AsUInt16() >> 4).AsByte() & low4) | (qh.AsByte() & high2),
+                ((ql1.AsUInt16() >> 4).AsByte() & low4) | ((qh >> 2).AsByte() & high2),
+                Avx2.Shuffle(scales, ScaleShuffle0).AsInt16(), Avx2.Shuffle(scales, ScaleShuffle1).AsInt16(),
+                Avx2.Shuffle(scales, ScaleShuffle2).AsInt16(), Avx2.Shuffle(scales, ScaleShuffle3).AsInt16());
+        }
+
+        /// <summary>sumi + Σ over the half's 8 groups of scale · (levels · a), a being the half's 128 activations.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<int> Dot(sbyte* a, Vector256<int> sumi)
         {
             sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(q0, Avx.LoadVector256(a)), sc0);
