@@ -42,8 +42,7 @@ public static unsafe partial class VecDot
         var packed = Avx.LoadVector256(q);
         var lo = packed & mask;
         var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
-        sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(lo, Avx.LoadVector256(a)), scaleLow);
-        return MaddAcc(sumi, Avx2.MultiplyAddAdjacent(hi, Avx.LoadVector256(a + 32)), scaleHigh);
+        return Q4_KRowStepAvx2(lo, hi, scaleLow, scaleHigh, a, sumi);
     }
 
     // Byte shuffles that put word g of a 128-bit lane in every word of it: scale g of a Q4_K block.

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -30,22 +31,14 @@ public static unsafe partial class VecDot
             if (count > 2) Q4_KMultiMins(bx + 2 * xStride, dmin, scalesMins, ref min2);
             if (count > 3) Q4_KMultiMins(bx + 3 * xStride, dmin, scalesMins, ref min3);
 
-            ulong scales = scalesMins.AsUInt64().ToScalar();
+            var scales = Avx2.Permute4x64(Avx2.ConvertToVector256Int16(scalesMins).AsUInt64(), 0b01_00_01_00).AsByte();
             byte* q = bw + 16;
             sbyte* a = (sbyte*)(bx + 4);
             Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int p = 0; p < 4; p++, q += 32, a += 64, scales >>= 16)
-            {
-                var packed = Avx.LoadVector256(q);
-                var lo = packed & mask;
-                var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
-                var scLo = Vector256.Create((short)(scales & 0xFF));
-                var scHi = Vector256.Create((short)((scales >> 8) & 0xFF));
-                s0 = Q4_KMultiStepAvx2(lo, hi, scLo, scHi, a, s0);
-                s1 = Q4_KMultiStepAvx2(lo, hi, scLo, scHi, a + xStride, s1);
-                if (count > 2) s2 = Q4_KMultiStepAvx2(lo, hi, scLo, scHi, a + 2 * xStride, s2);
-                if (count > 3) s3 = Q4_KMultiStepAvx2(lo, hi, scLo, scHi, a + 3 * xStride, s3);
-            }
+            Q4_KMultiStepAvx2(q, a, xStride, count, mask, Avx2.Shuffle(scales, K4Pick0).AsInt16(), Avx2.Shuffle(scales, K4Pick1).AsInt16(), ref s0, ref s1, ref s2, ref s3);
+            Q4_KMultiStepAvx2(q + 32, a + 64, xStride, count, mask, Avx2.Shuffle(scales, K4Pick2).AsInt16(), Avx2.Shuffle(scales, K4Pick3).AsInt16(), ref s0, ref s1, ref s2, ref s3);
+            Q4_KMultiStepAvx2(q + 64, a + 128, xStride, count, mask, Avx2.Shuffle(scales, K4Pick4).AsInt16(), Avx2.Shuffle(scales, K4Pick5).AsInt16(), ref s0, ref s1, ref s2, ref s3);
+            Q4_KMultiStepAvx2(q + 96, a + 192, xStride, count, mask, Avx2.Shuffle(scales, K4Pick6).AsInt16(), Avx2.Shuffle(scales, K4Pick7).AsInt16(), ref s0, ref s1, ref s2, ref s3);
             acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), Vector256.Create(dw * *(float*)bx), acc0);
             acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), Vector256.Create(dw * *(float*)(bx + xStride)), acc1);
             if (count > 2) acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), Vector256.Create(dw * *(float*)(bx + 2 * xStride)), acc2);
@@ -60,9 +53,24 @@ public static unsafe partial class VecDot
     static void Q4_KMultiMins(byte* bx, float dmin, Vector128<byte> scalesMins, ref Vector256<float> accMin) =>
         accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinsTimesBSums(scalesMins, (short*)(bx + 260))), Vector256.Create(dmin * *(float*)bx), accMin);
 
-    static Vector256<int> Q4_KMultiStepAvx2(Vector256<byte> lo, Vector256<byte> hi, Vector256<short> scLo, Vector256<short> scHi, sbyte* a, Vector256<int> sumi)
+    /// <summary>One 64-element step of every row: the 32 packed bytes are unpacked once, then dotted with each row's activations.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Q4_KMultiStepAvx2(byte* q, sbyte* a, nint xStride, int count, Vector256<byte> mask, Vector256<short> scaleLow, Vector256<short> scaleHigh,
+        ref Vector256<int> s0, ref Vector256<int> s1, ref Vector256<int> s2, ref Vector256<int> s3)
     {
-        sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(lo, Avx.LoadVector256(a)), scLo);
-        return MaddAcc(sumi, Avx2.MultiplyAddAdjacent(hi, Avx.LoadVector256(a + 32)), scHi);
+        var packed = Avx.LoadVector256(q);
+        var lo = packed & mask;
+        var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
+        s0 = Q4_KRowStepAvx2(lo, hi, scaleLow, scaleHigh, a, s0);
+        s1 = Q4_KRowStepAvx2(lo, hi, scaleLow, scaleHigh, a + xStride, s1);
+        if (count > 2) s2 = Q4_KRowStepAvx2(lo, hi, scaleLow, scaleHigh, a + 2 * xStride, s2);
+        if (count > 3) s3 = Q4_KRowStepAvx2(lo, hi, scaleLow, scaleHigh, a + 3 * xStride, s3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Q4_KRowStepAvx2(Vector256<byte> lo, Vector256<byte> hi, Vector256<short> scaleLow, Vector256<short> scaleHigh, sbyte* a, Vector256<int> sumi)
+    {
+        sumi = MaddAcc(sumi, Avx2.MultiplyAddAdjacent(lo, Avx.LoadVector256(a)), scaleLow);
+        return MaddAcc(sumi, Avx2.MultiplyAddAdjacent(hi, Avx.LoadVector256(a + 32)), scaleHigh);
     }
 }
