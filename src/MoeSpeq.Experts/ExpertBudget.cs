@@ -1,4 +1,5 @@
 using System.Globalization;
+using MoeSpeq.Formats;
 
 namespace MoeSpeq.Experts;
 
@@ -25,18 +26,9 @@ public readonly record struct ExpertBudget(long Bytes, double Fraction)
                 throw new ArgumentException($"expert cache \"{text}\": a percentage must be in (0, 100]");
             return new ExpertBudget(0, pct / 100);
         }
-        (string Suffix, long Scale)[] units = [("GiB", 1L << 30), ("MiB", 1L << 20), ("KiB", 1L << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)];
-        long scale = 1;
-        foreach (var (suffix, s) in units)
-        {
-            if (!t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)) continue;
-            t = t[..^suffix.Length].Trim();
-            scale = s;
-            break;
-        }
-        if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value > 0) || value * scale > long.MaxValue / 2)
+        if (!ByteSize.TryParse(t, out long bytes) || bytes == 0)
             throw new ArgumentException($"expert cache \"{text}\": expected a size such as 2GiB or 512MB, or a percentage such as 25%");
-        return new ExpertBudget((long)(value * scale), 0);
+        return new ExpertBudget(bytes, 0);
     }
 
     /// <summary>The budget in bytes for a model whose routed experts take <paramref name="totalExpertBytes"/> (in cache slots).</summary>

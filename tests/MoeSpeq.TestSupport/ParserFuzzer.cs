@@ -61,4 +61,15 @@ public static class ParserFuzzer
         }
         return (parsed, rejected);
     }
+
+    /// <summary>
+    /// A fuzzer that only ever hits the first check is not testing much: every case ends one way or the other, and
+    /// both outcomes must be common.
+    /// </summary>
+    public static void AssertBothOutcomesCommon(int cases, int parsed, int rejected)
+    {
+        Assert.Equal(cases, parsed + rejected);
+        Assert.True(parsed > cases / 50, $"only {parsed} of {cases} mutants parsed");
+        Assert.True(rejected > cases / 2, $"only {rejected} of {cases} mutants were rejected");
+    }
 }

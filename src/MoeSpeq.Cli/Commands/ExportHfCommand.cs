@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
+using MoeSpeq.Formats;
 using MoeSpeq.Model.HuggingFace;
 using MoeSpeq.Tensors;
 
@@ -44,20 +44,7 @@ public static class ExportHfCommand
         return command;
     }
 
-    static long ParseSize(string text)
-    {
-        string t = text.Trim();
-        (string Suffix, long Scale)[] units = [("GiB", 1L << 30), ("MiB", 1L << 20), ("KiB", 1L << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1)];
-        long scale = 1;
-        foreach (var (suffix, s) in units)
-        {
-            if (!t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)) continue;
-            t = t[..^suffix.Length].Trim();
-            scale = s;
-            break;
-        }
-        if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value < 0 || value * scale > long.MaxValue / 2)
-            throw new ArgumentException($"--shard-size {text}: expected a size such as 5GB or 512MiB, or 0 for one file");
-        return (long)(value * scale);
-    }
+    static long ParseSize(string text) => ByteSize.TryParse(text, out long bytes)
+        ? bytes
+        : throw new ArgumentException($"--shard-size {text}: expected a size such as 5GB or 512MiB, or 0 for one file");
 }

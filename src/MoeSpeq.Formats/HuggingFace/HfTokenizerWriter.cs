@@ -106,26 +106,14 @@ public static class HfTokenizerWriter
             w.WriteString("prepend", "▁");
             w.WriteEndObject();
         }
-        w.WriteStartObject();
-        w.WriteString("type", "Replace");
-        w.WriteStartObject("pattern");
-        w.WriteString("String", " ");
-        w.WriteEndObject();
-        w.WriteString("content", "▁");
-        w.WriteEndObject();
+        WriteReplace(w, " ", "▁");
         w.WriteEndArray();
         w.WriteEndObject();
         w.WriteNull("pre_tokenizer");
         w.WriteStartObject("decoder");
         w.WriteString("type", "Sequence");
         w.WriteStartArray("decoders");
-        w.WriteStartObject();
-        w.WriteString("type", "Replace");
-        w.WriteStartObject("pattern");
-        w.WriteString("String", "▁");
-        w.WriteEndObject();
-        w.WriteString("content", " ");
-        w.WriteEndObject();
+        WriteReplace(w, "▁", " ");
         foreach (var type in new[] { "ByteFallback", "Fuse" })
         {
             w.WriteStartObject();
@@ -133,6 +121,18 @@ public static class HfTokenizerWriter
             w.WriteEndObject();
         }
         w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>A normalizer or decoder step that replaces every <paramref name="from"/> with <paramref name="to"/>.</summary>
+    static void WriteReplace(Utf8JsonWriter w, string from, string to)
+    {
+        w.WriteStartObject();
+        w.WriteString("type", "Replace");
+        w.WriteStartObject("pattern");
+        w.WriteString("String", from);
+        w.WriteEndObject();
+        w.WriteString("content", to);
         w.WriteEndObject();
     }
 
