@@ -43,16 +43,17 @@ public sealed class AmortizationRoofline
 
     /// <summary>
     /// <c>k* = argmax_{k ∈ 0..MaxDepth} Θ(k)</c>; on a tie the smaller depth. One pass with the running product of
-    /// p_j, no allocation.
+    /// p_j, no allocation. With <paramref name="exploration"/> z &gt; 0 each p_j is its optimistic value
+    /// (<see cref="AcceptanceEstimate.Optimistic"/>), so depths with little evidence are not written off.
     /// </summary>
-    public int BestDepth()
+    public int BestDepth(double exploration = 0)
     {
         int best = 0;
         double bestTheta = 1 / _costs.CycleSeconds(0);
         double accepted = 0, product = 1;
         for (int k = 1; k <= MaxDepth; k++)
         {
-            product *= _acceptance.Probability(k);
+            product *= _acceptance.Optimistic(k, exploration);
             accepted += product;
             double theta = (1 + accepted) / _costs.CycleSeconds(k);
             if (theta > bestTheta)

@@ -22,8 +22,20 @@ public sealed record GovernorOptions
     /// <summary>EMA factor of the per-depth acceptance probabilities.</summary>
     public double AcceptanceSmoothing { get; init; } = 0.05;
 
-    /// <summary>Pseudo-outcomes a depth's inherited estimate counts for while the depth is new (see <see cref="AcceptanceEstimate"/>).</summary>
+    /// <summary>Pseudo-outcomes at <see cref="AcceptancePrior"/> in the pooled acceptance while it is new (see <see cref="AcceptanceEstimate"/>).</summary>
     public double AcceptancePriorWeight { get; init; } = 2;
+
+    /// <summary>
+    /// Pseudo-outcomes at the pooled acceptance in every depth's estimate: how much evidence a depth needs before its
+    /// own outcomes outweigh the other depths' (see <see cref="AcceptanceEstimate"/>).
+    /// </summary>
+    public double AcceptancePoolWeight { get; init; } = 6;
+
+    /// <summary>
+    /// How optimistic the choice of depth is about depths with little evidence, in spreads of one outcome (0: the
+    /// point estimate; see <see cref="AcceptanceEstimate.Optimistic"/>).
+    /// </summary>
+    public double AcceptanceExploration { get; init; } = 1;
 
     /// <summary>EMA factor of measured costs: verify time per position count, bandwidth, I/O terms, new experts per depth.</summary>
     public double CostSmoothing { get; init; } = 0.2;
@@ -71,6 +83,8 @@ public sealed record GovernorOptions
         Require(AcceptancePrior >= 0 && AcceptancePrior <= 1, nameof(AcceptancePrior), "must be in [0, 1]");
         Require(AcceptanceSmoothing > 0 && AcceptanceSmoothing <= 1, nameof(AcceptanceSmoothing), "must be in (0, 1]");
         Require(AcceptancePriorWeight >= 0, nameof(AcceptancePriorWeight), "must be >= 0");
+        Require(AcceptancePoolWeight > 0 && double.IsFinite(AcceptancePoolWeight), nameof(AcceptancePoolWeight), "must be finite and > 0");
+        Require(AcceptanceExploration >= 0 && double.IsFinite(AcceptanceExploration), nameof(AcceptanceExploration), "must be finite and >= 0");
         Require(CostSmoothing > 0 && CostSmoothing <= 1, nameof(CostSmoothing), "must be in (0, 1]");
         Require(DraftFitDecay > 0 && DraftFitDecay <= 1, nameof(DraftFitDecay), "must be in (0, 1]");
         Require(DraftInterceptPrior >= 0 && double.IsFinite(DraftInterceptPrior), nameof(DraftInterceptPrior), "must be finite and >= 0");

@@ -7,9 +7,11 @@ namespace MoeSpeq.Speculative.Governor;
 /// </summary>
 /// <remarks>
 /// The decode loop calls <see cref="ChooseDepth"/> before a cycle and <see cref="ObserveCycle"/> after it; neither
-/// allocates once the governor is built. A model that has written a depth off never measures it again, so every
-/// <see cref="GovernorOptions.ProbeInterval"/>-th choice runs one depth deeper than k*. Every cycle also goes into
-/// <see cref="Measured"/>, what each depth achieved, to set beside the prediction.
+/// allocates once the governor is built. A model that has written a depth off never measures it again, so the choice
+/// takes each depth's acceptance optimistically in proportion to how little it has been observed
+/// (<see cref="GovernorOptions.AcceptanceExploration"/>), and every <see cref="GovernorOptions.ProbeInterval"/>-th
+/// choice runs one depth deeper than k*. Every cycle also goes into <see cref="Measured"/>, what each depth achieved,
+/// to set beside the prediction.
 /// </remarks>
 public sealed class SpeculationGovernor
 {
@@ -29,7 +31,8 @@ public sealed class SpeculationGovernor
     {
         Options = options ?? new GovernorOptions();
         Options.Validate();
-        _acceptance = new AcceptanceEstimate(Options.MaxDepth, Options.AcceptancePrior, Options.AcceptanceSmoothing, Options.AcceptancePriorWeight);
+        _acceptance = new AcceptanceEstimate(Options.MaxDepth, Options.AcceptancePrior, Options.AcceptanceSmoothing,
+            Options.AcceptancePriorWeight, Options.AcceptancePoolWeight);
         _costs = new CycleCostModel(Options);
         _model = new AmortizationRoofline(_acceptance, _costs);
         _measured = new MeasuredRoofline(Options.MaxDepth);
@@ -69,8 +72,11 @@ public sealed class SpeculationGovernor
         }
     }
 
-    /// <summary>k*, the depth of highest predicted throughput.</summary>
-    public int BestDepth() => _model.BestDepth();
+    /// <summary>
+    /// k*, the depth of highest predicted throughput, acceptance taken optimistically where evidence is thin
+    /// (<see cref="AmortizationRoofline.BestDepth"/> with <see cref="GovernorOptions.AcceptanceExploration"/>).
+    /// </summary>
+    public int BestDepth() => _model.BestDepth(Options.AcceptanceExploration);
 
     /// <summary>
     /// The depth to draft next: k*, except that every <see cref="GovernorOptions.ProbeInterval"/>-th call returns
@@ -86,7 +92,7 @@ public sealed class SpeculationGovernor
     public int ChooseDepth()
     {
         if (_fixedDepth is { } fixedDepth) return fixedDepth;
-        int best = _model.BestDepth();
+        int best = _model.BestDepth(Options.AcceptanceExploration);
         _choices++;
         bool probe = _probeInterval > 0 && _choices % _probeInterval == 0;
         bool unexplored = !Options.Resident && _costs.NewExperts.DeepestObserved < MaxDepth;
@@ -131,7 +137,7 @@ public sealed class SpeculationGovernor
     /// <summary>Predicted Θ(k*) next to what recent cycles measured, for the CLI's stats line.</summary>
     public GovernorReport Report()
     {
-        int best = _model.BestDepth();
+        int best = _model.BestDepth(Options.AcceptanceExploration);
         return new GovernorReport(best, _model.Throughput(best), ForecastThroughput, MeasuredThroughput, _filled);
     }
 

@@ -7,12 +7,13 @@ namespace MoeSpeq.Speculative.Tests.Governor;
 public sealed class AmortizationRooflineTests
 {
     // Θ(k) = (1 + Σ_{i≤k} Π_{j≤i} p_j) / (max(T_draft, T_io_init) + T_io_new + T_verify(k + 1)), from the parts.
-    static double BruteForceTheta(SpeculationGovernor governor, int k)
+    // With z > 0, each p_j is its optimistic value, as the governor's choice uses.
+    static double BruteForceTheta(SpeculationGovernor governor, int k, double z = 0)
     {
         double tokens = 1, product = 1;
         for (int i = 1; i <= k; i++)
         {
-            product *= governor.Acceptance.Probability(i);
+            product *= governor.Acceptance.Optimistic(i, z);
             tokens += product;
         }
         var costs = governor.Costs;
@@ -53,14 +54,17 @@ public sealed class AmortizationRooflineTests
                 governor.ObserveCycle(workload.Observe(k, accepted));
             }
 
-            int best = 0;
+            int best = 0, optimisticBest = 0;
+            double z = governor.Options.AcceptanceExploration;
             for (int k = 0; k <= maxDepth; k++)
             {
                 double theta = BruteForceTheta(governor, k);
                 Assert.Equal(theta, governor.PredictedThroughput(k), 9);
                 if (theta > BruteForceTheta(governor, best)) best = k;
+                if (BruteForceTheta(governor, k, z) > BruteForceTheta(governor, optimisticBest, z)) optimisticBest = k;
             }
-            Assert.Equal(best, governor.BestDepth());
+            Assert.Equal(best, governor.Model.BestDepth());
+            Assert.Equal(optimisticBest, governor.BestDepth());
         }
     }
 

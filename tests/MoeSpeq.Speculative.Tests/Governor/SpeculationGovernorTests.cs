@@ -9,7 +9,7 @@ public sealed class SpeculationGovernorTests
     // Acceptance held at the prior: these tests are about costs.
     static GovernorOptions FixedAcceptance(double p, bool resident) => new()
     {
-        MaxDepth = 8, Resident = resident, AcceptancePrior = p, AcceptanceSmoothing = 1e-12, AcceptancePriorWeight = 1e12, ProbeInterval = 0,
+        MaxDepth = 8, Resident = resident, AcceptancePrior = p, AcceptanceSmoothing = 1e-12, AcceptancePriorWeight = 1e12, AcceptancePoolWeight = 1e12, ProbeInterval = 0,
     };
 
     static void Train(SpeculationGovernor governor, Workload workload, int rounds = 3)
@@ -101,6 +101,38 @@ public sealed class SpeculationGovernorTests
             governor.ObserveCycle(workload.Observe(k, k));
         }
         Assert.Equal(8, governor.BestDepth());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void OneRejectionAtARarelyDraftedDepthDoesNotCapTheDepth(bool pooledAndOptimistic)
+    {
+        // A slow tier the draft hides well: with the draft passing 97% of the time, k = 8 is best by far.
+        var workload = new Workload { Resident = false, NewPerDepth = 1, InitExperts = 6 };
+        Assert.Equal(8, workload.BestDepth(8, 0.97));
+        var options = new GovernorOptions { MaxDepth = 8, ProbeInterval = 0 };
+        if (!pooledAndOptimistic) options = options with { AcceptancePoolWeight = 1e-9, AcceptanceExploration = 0 };   // per-depth averages only
+        var governor = new SpeculationGovernor(options);
+
+        // Many cycles at depth 3, nearly all passing; then one deep cycle, unlucky at depth 5.
+        governor.FixedDepth = 3;
+        for (int cycle = 0; cycle < 60; cycle++) governor.ObserveCycle(workload.Observe(3, cycle % 30 == 0 ? 2 : 3));
+        governor.FixedDepth = 8;
+        governor.ObserveCycle(workload.Observe(8, 4));
+        governor.FixedDepth = null;
+
+        if (pooledAndOptimistic)
+        {
+            // One outcome at depth 5 against sixty that say the draft is good: the governor drafts deep.
+            Assert.Equal(8, governor.ChooseDepth());
+        }
+        else
+        {
+            // Read alone, that outcome says depth 5 never passes, and no depth beyond 4 is worth drafting again.
+            Assert.Equal(0, governor.Acceptance.Probability(5), 6);
+            Assert.Equal(4, governor.ChooseDepth());
+        }
     }
 
     [Fact]
