@@ -14,6 +14,7 @@ public static unsafe partial class VecDot
         int i = 0;
         for (; i + 2 <= blocks; i += 2)
         {
+            PrefetchWeights(w + i * 18);
             acc0 = Q4_0BlockAvx2(w + i * 18, x + i * 34, acc0);
             acc1 = Q4_0BlockAvx2(w + i * 18 + 18, x + i * 34 + 34, acc1);
         }

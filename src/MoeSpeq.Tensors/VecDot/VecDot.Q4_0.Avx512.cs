@@ -15,6 +15,8 @@ public static unsafe partial class VecDot
         int i = 0;
         for (; i + 4 <= blocks; i += 4)
         {
+            PrefetchWeights(w + i * 18);
+            PrefetchWeights(w + i * 18 + 64);
             acc0 = Q4_0PairAvx512(w + i * 18, x + i * 34, acc0);
             acc1 = Q4_0PairAvx512(w + i * 18 + 36, x + i * 34 + 68, acc1);
         }

@@ -22,6 +22,9 @@ public static unsafe partial class VecDot
         for (int i = 0; i < blocks; i++)
         {
             byte* bw = w + i * 144;
+            PrefetchWeights(bw);
+            PrefetchWeights(bw + 64);
+            PrefetchWeights(bw + 128);
             byte* bx = x + i * 292;
             float dx = *(float*)bx;
             sbyte* a = (sbyte*)(bx + 4);

@@ -15,6 +15,10 @@ public static unsafe partial class VecDot
         for (int i = 0; i < blocks; i++)
         {
             byte* bw = w + i * 210;
+            PrefetchWeights(bw);
+            PrefetchWeights(bw + 64);
+            PrefetchWeights(bw + 128);
+            PrefetchWeights(bw + 192);
             byte* bx = x + i * 292;
             sbyte* a = (sbyte*)(bx + 4);
             var scales16 = Avx2.ConvertToVector256Int16(Sse2.LoadVector128((sbyte*)(bw + 192)));

@@ -14,6 +14,8 @@ public static unsafe partial class VecDot
         int i = 0;
         for (; i + 2 <= blocks; i += 2)
         {
+            PrefetchWeights(w + i * 34);
+            PrefetchWeights(w + i * 34 + 64);
             acc0 = Q8_0BlockAvx2(w + i * 34, x + i * 34, acc0);
             acc1 = Q8_0BlockAvx2(w + i * 34 + 34, x + i * 34 + 34, acc1);
         }

@@ -14,6 +14,9 @@ public static unsafe partial class VecDot
         int i = 0;
         for (; i + 4 <= blocks; i += 4)
         {
+            PrefetchWeights(w + i * 34);
+            PrefetchWeights(w + i * 34 + 64);
+            PrefetchWeights(w + i * 34 + 128);
             acc0 = Q8_0PairAvx512(w + i * 34, x + i * 34, acc0);
             acc1 = Q8_0PairAvx512(w + i * 34 + 68, x + i * 34 + 68, acc1);
         }
