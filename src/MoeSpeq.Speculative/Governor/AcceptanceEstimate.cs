@@ -78,8 +78,9 @@ public sealed class AcceptanceEstimate
     {
         _outcomes[depth] = (1 - _alpha) * _outcomes[depth] + 1;
         _accepted[depth] = (1 - _alpha) * _accepted[depth] + outcome;
-        int n = ++_pooledCount;
-        _pooled = Ema.Step(_pooled, outcome, Math.Max(_alpha, 1.0 / (n + _priorWeight)));
+        // The count only matters while 1/(n + w) exceeds α; saturating it keeps a server that runs for weeks from wrapping it.
+        if (_pooledCount < int.MaxValue) _pooledCount++;
+        _pooled = Ema.Step(_pooled, outcome, Math.Max(_alpha, 1.0 / (_pooledCount + _priorWeight)));
         if (depth > _deepestObserved) _deepestObserved = depth;
     }
 
