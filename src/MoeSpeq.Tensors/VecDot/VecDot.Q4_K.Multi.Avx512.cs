@@ -46,10 +46,7 @@ public static unsafe partial class VecDot
             if (count > 2) Q4_KMultiFinish(bx + 2 * xStride, dw, dmin, scalesMins, s2, ref acc2, ref min2);
             if (count > 3) Q4_KMultiFinish(bx + 3 * xStride, dw, dmin, scalesMins, s3, ref acc3, ref min3);
         }
-        y[0] = Vector512.Sum(acc0) - Vector256.Sum(min0);
-        y[yStride] = Vector512.Sum(acc1) - Vector256.Sum(min1);
-        if (count > 2) y[2 * yStride] = Vector512.Sum(acc2) - Vector256.Sum(min2);
-        if (count > 3) y[3 * yStride] = Vector512.Sum(acc3) - Vector256.Sum(min3);
+        StoreRows(Sum4(acc0, acc1, acc2, acc3) - Sum4(min0, min1, min2, min3), y, yStride, count);
     }
 
     static void Q4_KMultiFinish(byte* bx, float dw, float dmin, Vector128<byte> scalesMins, Vector512<int> sumi, ref Vector512<float> acc, ref Vector256<float> accMin)

@@ -51,10 +51,7 @@ public static unsafe partial class VecDot
             if (count > 2) acc2 = Q6KMultiFinish(bx + 2 * xStride, dw, scales16, s2, acc2);
             if (count > 3) acc3 = Q6KMultiFinish(bx + 3 * xStride, dw, scales16, s3, acc3);
         }
-        y[0] = Vector512.Sum(acc0);
-        y[yStride] = Vector512.Sum(acc1);
-        if (count > 2) y[2 * yStride] = Vector512.Sum(acc2);
-        if (count > 3) y[3 * yStride] = Vector512.Sum(acc3);
+        StoreRows(Sum4(acc0, acc1, acc2, acc3), y, yStride, count);
     }
 
     static Vector512<int> Q6KMultiStep(Vector512<byte> qA, Vector512<byte> qB, Vector512<short> scA, Vector512<short> scB, sbyte* a) =>

@@ -51,6 +51,44 @@ public static unsafe partial class VecDot
     }
 
     /// <summary>
+    /// [Σa, Σb, Σc, Σd] of four accumulators in one transposing reduction, adding the lanes in exactly the order that
+    /// <see cref="Vector512.Sum{T}(Vector512{T})"/> does (neighbours, then neighbouring pairs, then 128-bit quarters
+    /// 0+1 and 2+3, then the two halves). A multi-row kernel's rows must equal the single-row kernel's bit for bit,
+    /// and four separate <c>Sum</c>s cost more than the dot products of a short row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        // Per 128-bit quarter: [a0+a1, a2+a3, b0+b1, b2+b3] and the same for c, d.
+        var ab = Avx512F.Shuffle(a, b, 0b10_00_10_00) + Avx512F.Shuffle(a, b, 0b11_01_11_01);
+        var cd = Avx512F.Shuffle(c, d, 0b10_00_10_00) + Avx512F.Shuffle(c, d, 0b11_01_11_01);
+        // Per quarter q: [Σa_q, Σb_q, Σc_q, Σd_q].
+        var quarters = Avx512F.Shuffle(ab, cd, 0b10_00_10_00) + Avx512F.Shuffle(ab, cd, 0b11_01_11_01);
+        var halves = quarters + Avx512F.Shuffle4x128(quarters, quarters, 0b10_11_00_01);
+        return halves.GetLower().GetLower() + halves.GetUpper().GetLower();
+    }
+
+    /// <summary>The 256-bit form of <see cref="Sum4(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float})"/>, in <see cref="Vector256.Sum{T}(Vector256{T})"/>'s order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d)
+    {
+        var ab = Avx.Shuffle(a, b, 0b10_00_10_00) + Avx.Shuffle(a, b, 0b11_01_11_01);
+        var cd = Avx.Shuffle(c, d, 0b10_00_10_00) + Avx.Shuffle(c, d, 0b11_01_11_01);
+        var quarters = Avx.Shuffle(ab, cd, 0b10_00_10_00) + Avx.Shuffle(ab, cd, 0b11_01_11_01);
+        return quarters.GetLower() + quarters.GetUpper();
+    }
+
+    /// <summary>y[k·stride] = sums[k] for the first <paramref name="count"/> (≤ 4) lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreRows(Vector128<float> sums, float* y, nint stride, int count)
+    {
+        y[0] = sums.ToScalar();
+        y[stride] = sums.GetElement(1);
+        if (count > 2) y[2 * stride] = sums.GetElement(2);
+        if (count > 3) y[3 * stride] = sums.GetElement(3);
+    }
+
+    /// <summary>
     /// Eight F16 values → F32, exactly: normal numbers by re-biasing the exponent, subnormals through an integer
     /// conversion (so no subnormal float ever reaches a multiply), Inf/NaN by saturating the exponent.
     /// </summary>
