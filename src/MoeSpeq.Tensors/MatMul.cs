@@ -38,6 +38,7 @@ public sealed unsafe class MatMul : IParallelTask
         public WeightMatrix W;
         public delegate*<byte*, byte*, int, float> Kernel;
         public delegate*<byte*, byte*, nint, int, float*, nint, int, void> MultiKernel;
+        public int MultiRows;
         public byte* X;
         public int XRowBytes;
         public int Batch;
@@ -194,6 +195,7 @@ public sealed unsafe class MatMul : IParallelTask
         part.W = w;
         part.Kernel = VecDot.Kernel(w.Type, Isa);
         part.MultiKernel = VecDot.MultiKernel(w.Type, Isa);
+        part.MultiRows = VecDot.MultiKernelRows(w.Type, Isa);
         part.Y = y;
         part.YStride = yStride;
         part.Batch = batch;
@@ -273,6 +275,7 @@ public sealed unsafe class MatMul : IParallelTask
         int rowBytes = part.W.RowBytes;
         var kernel = part.Kernel;
         var multiKernel = part.MultiKernel;
+        int multiRows = part.MultiRows;
         byte* data = part.W.Data;
         byte* x = part.X;
         int xRowBytes = part.XRowBytes;
@@ -295,8 +298,8 @@ public sealed unsafe class MatMul : IParallelTask
                     byte* wr = data + (long)r * rowBytes;
                     if (multiKernel != null)
                     {
-                        for (int b = b0; b < b1; b += VecDot.MultiRows)
-                            multiKernel(wr, x + (long)b * xRowBytes, xRowBytes, cols, y + (long)b * yStride + r, yStride, Math.Min(VecDot.MultiRows, b1 - b));
+                        for (int b = b0; b < b1; b += multiRows)
+                            multiKernel(wr, x + (long)b * xRowBytes, xRowBytes, cols, y + (long)b * yStride + r, yStride, Math.Min(multiRows, b1 - b));
                     }
                     else
                     {

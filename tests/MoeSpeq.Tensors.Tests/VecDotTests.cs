@@ -125,18 +125,22 @@ public class VecDotTests
             var w = TestData.RandomRow(type, n, n);
             var xType = VecDot.TypeFor(type);
             int rowBytes = GgmlTypeInfo.RowBytes(xType, n);
-            var x = new byte[rowBytes * VecDot.MultiRows];
-            var xf = TestData.Weights(n * VecDot.MultiRows, seed: n + 1);
-            for (int k = 0; k < VecDot.MultiRows; k++) VecDot.QuantizeActivation(xType, xf.AsSpan(k * n, n), x.AsSpan(k * rowBytes, rowBytes));
+            const int rows = 8;
+            var x = new byte[rowBytes * rows];
+            var xf = TestData.Weights(n * rows, seed: n + 1);
+            for (int k = 0; k < rows; k++) VecDot.QuantizeActivation(xType, xf.AsSpan(k * n, n), x.AsSpan(k * rowBytes, rowBytes));
             var wDeq = new float[n];
             Dequantize.Row(type, w, wDeq);
             for (var isa = VecDotIsa.Scalar; isa <= VecDot.Isa; isa++)
             {
                 var multi = VecDot.MultiKernel(type, isa);
                 if (multi == null) continue;
-                for (int count = 1; count <= VecDot.MultiRows; count++)
+                Assert.InRange(VecDot.MultiKernelRows(type, isa), 1, rows);
+                for (int count = 1; count <= VecDot.MultiKernelRows(type, isa); count++)
                 {
-                    var y = new float[2 * count];
+                    // Room for every row a kernel could take, filled with a marker that any stray write replaces.
+                    const float untouched = -7777f;
+                    var y = Enumerable.Repeat(untouched, 2 * rows).ToArray();
                     fixed (byte* pw = w)
                     fixed (byte* px = x)
                     fixed (float* py = y)
@@ -151,8 +155,9 @@ public class VecDotTests
                         // Batch invariance: a row's dot never depends on the rows computed beside it, so a batched
                         // pass (prefill, speculative verification) reproduces one-token decoding bit for bit.
                         Assert.Equal(VecDot.RowOn(isa, type, w, xk, n), y[2 * k]);
-                        Assert.Equal(0f, y[2 * k + 1]);
+                        Assert.Equal(untouched, y[2 * k + 1]);
                     }
+                    for (int k = 2 * count; k < y.Length; k++) Assert.Equal(untouched, y[k]);
                 }
             }
         }

@@ -5,12 +5,16 @@ namespace MoeSpeq.Tensors;
 // and the weight loads of all but the first row.
 public static unsafe partial class VecDot
 {
-    /// <summary>Activation rows one multi-row kernel call takes at most.</summary>
+    /// <summary>Activation rows a multi-row kernel call takes at most, unless <see cref="MultiKernelRows"/> says more.</summary>
     internal const int MultiRows = 4;
 
+    /// <summary>The most activation rows that <see cref="MultiKernel"/>'s kernel for (weight, isa) takes per call.</summary>
+    internal static int MultiKernelRows(GgmlType weight, VecDotIsa isa) =>
+        isa >= VecDotIsa.Avx512 && weight == GgmlType.Q4_K ? Q4_KMultiRowsAvx512 : MultiRows;
+
     /// <summary>
-    /// y[k·yStride] = dot(w, x + k·xStride) for k in [0, count), count ≤ <see cref="MultiRows"/>; a null pointer when
-    /// (type, isa) has no multi-row kernel and callers should loop over <see cref="Kernel"/>.
+    /// y[k·yStride] = dot(w, x + k·xStride) for k in [0, count), count ≤ <see cref="MultiKernelRows"/>; a null
+    /// pointer when (type, isa) has no multi-row kernel and callers should loop over <see cref="Kernel"/>.
     /// </summary>
     internal static delegate*<byte*, byte*, nint, int, float*, nint, int, void> MultiKernel(GgmlType weight, VecDotIsa isa)
     {

@@ -44,10 +44,7 @@ public static unsafe partial class VecDot
             if (count > 2) acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), Vector256.Create(dw * *(float*)(bx + 2 * xStride)), acc2);
             if (count > 3) acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), Vector256.Create(dw * *(float*)(bx + 3 * xStride)), acc3);
         }
-        y[0] = Vector256.Sum(acc0);
-        y[yStride] = Vector256.Sum(acc1);
-        if (count > 2) y[2 * yStride] = Vector256.Sum(acc2);
-        if (count > 3) y[3 * yStride] = Vector256.Sum(acc3);
+        StoreRows(Sum4(acc0, acc1, acc2, acc3), y, yStride, count);
     }
 
     /// <summary>A row's block sum starts at −32·Σ_g sc_g·bsum_g, the levels' offset taken out once.</summary>

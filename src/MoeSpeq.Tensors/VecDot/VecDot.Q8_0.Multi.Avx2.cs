@@ -6,8 +6,8 @@ namespace MoeSpeq.Tensors;
 public static unsafe partial class VecDot
 {
     // Each weight block's magnitudes are computed once and dotted with every activation row. A row keeps the
-    // single-row kernel's two accumulators (even blocks in one, odd blocks in the other) and sums them the same way,
-    // so its result is bit-identical to Q8_0Avx2's whatever batch it is part of.
+    // single-row kernel's two accumulators (even blocks in one, odd blocks in the other), and Sum4 adds their lanes
+    // in Vector256.Sum's order, so its result is bit-identical to Q8_0Avx2's whatever batch it is part of.
     static void Q8_0MultiAvx2(byte* w, byte* x, nint xStride, int n, float* y, nint yStride, int count)
     {
         if (count < 2)
@@ -41,10 +41,7 @@ public static unsafe partial class VecDot
                 if (count > 3) odd3 = Q8_0MultiStepAvx2(qw, magnitude, dw, bx + 3 * xStride, odd3);
             }
         }
-        y[0] = Vector256.Sum(even0 + odd0);
-        y[yStride] = Vector256.Sum(even1 + odd1);
-        if (count > 2) y[2 * yStride] = Vector256.Sum(even2 + odd2);
-        if (count > 3) y[3 * yStride] = Vector256.Sum(even3 + odd3);
+        StoreRows(Sum4(even0 + odd0, even1 + odd1, even2 + odd2, even3 + odd3), y, yStride, count);
     }
 
     static Vector256<float> Q8_0MultiStepAvx2(Vector256<sbyte> qw, Vector256<byte> magnitude, float dw, byte* bx, Vector256<float> acc)

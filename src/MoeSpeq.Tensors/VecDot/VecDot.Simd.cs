@@ -78,12 +78,12 @@ public static unsafe partial class VecDot
         return quarters.GetLower() + quarters.GetUpper();
     }
 
-    /// <summary>y[k·stride] = sums[k] for the first <paramref name="count"/> (≤ 4) lanes.</summary>
+    /// <summary>y[k·stride] = sums[k] for the first <paramref name="count"/> (1 to 4) lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreRows(Vector128<float> sums, float* y, nint stride, int count)
     {
         y[0] = sums.ToScalar();
-        y[stride] = sums.GetElement(1);
+        if (count > 1) y[stride] = sums.GetElement(1);
         if (count > 2) y[2 * stride] = sums.GetElement(2);
         if (count > 3) y[3 * stride] = sums.GetElement(3);
     }
