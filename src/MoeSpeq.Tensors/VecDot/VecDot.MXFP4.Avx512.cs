@@ -30,7 +30,7 @@ public static unsafe partial class VecDot
     static Vector512<float> MXFP4PairAvx512(byte* bw, byte* bx, Vector128<sbyte> table, Vector512<float> acc)
     {
         var levels = Vector512.Create(MXFP4Levels(bw + 1, table), MXFP4Levels(bw + 18, table));
-        var qx = Vector512.Create(Avx.LoadVector256((sbyte*)(bx + 2)), Avx.LoadVector256((sbyte*)(bx + 36)));
+        var qx = LoadBlockPair(bx);
         float* t = Fp16.Table;
         var scales = BlockMXFP4.HalfScales;
         var d = Vector512.Create(Vector256.Create(t[*(ushort*)bx] * scales[*bw]), Vector256.Create(t[*(ushort*)(bx + 34)] * scales[bw[17]]));

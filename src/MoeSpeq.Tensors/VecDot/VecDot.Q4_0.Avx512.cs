@@ -35,7 +35,7 @@ public static unsafe partial class VecDot
         var hi = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;      // [block0 16..31 | block1 16..31]
         // Reorder 64-bit quarters to [b0 lo, b0 hi, b1 lo, b1 hi] so each 256-bit half is one block in element order.
         var levels = Avx512F.PermuteVar8x64(Vector512.Create(lo, hi).AsUInt64(), Vector512.Create(0UL, 1, 4, 5, 2, 3, 6, 7)).AsByte();
-        var xq = Vector512.Create(Avx.LoadVector256((sbyte*)(bx + 2)), Avx.LoadVector256((sbyte*)(bx + 36)));
+        var xq = LoadBlockPair(bx);
         var dotQ = Avx512BW.MultiplyAddAdjacent(levels, xq);
         var dotEight = Avx512BW.MultiplyAddAdjacent(Vector512.Create((byte)8), xq);
         var dot = Avx512BW.MultiplyAddAdjacent(dotQ - dotEight, Vector512<short>.One);

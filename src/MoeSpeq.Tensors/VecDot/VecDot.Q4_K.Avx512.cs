@@ -46,7 +46,7 @@ public static unsafe partial class VecDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<int> Q4_KStep(byte* q, sbyte* a, Vector512<short> sc, Vector512<byte> mask, Vector512<ushort> shifts)
     {
-        var levels = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(Avx.LoadVector256(q)).AsUInt16(), shifts).AsByte() & mask;
+        var levels = Avx512BW.ShiftRightLogicalVariable(LoadIntoBothHalves(q).AsUInt16(), shifts).AsByte() & mask;
         return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(levels, Avx512F.LoadVector512(a)), sc);
     }
 

@@ -72,7 +72,7 @@ public static unsafe partial class VecDot
     /// <summary>Levels of one 64-element step: the 32 packed bytes' low nibbles in the low half, high nibbles in the high.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<byte> Q4_KLevels(byte* q, Vector512<byte> mask, Vector512<ushort> shifts) =>
-        Avx512BW.ShiftRightLogicalVariable(Vector512.Create(Avx.LoadVector256(q)).AsUInt16(), shifts).AsByte() & mask;
+        Avx512BW.ShiftRightLogicalVariable(LoadIntoBothHalves(q).AsUInt16(), shifts).AsByte() & mask;
 
     /// <summary>One activation row's block: the four scaled step sums, then the block's FMA and min correction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -34,7 +34,7 @@ public static unsafe partial class VecDot
             for (int h = 0; h < 2; h++)
             {
                 var ql = Avx512F.LoadVector512(bw + 64 * h);
-                var qh = Vector512.Create(Avx.LoadVector256(bw + 128 + 32 * h)).AsUInt16();
+                var qh = LoadIntoBothHalves(bw + 128 + 32 * h).AsUInt16();
                 var qA = (ql & low4) | (Avx512BW.ShiftLeftLogicalVariable(qh, shiftA).AsByte() & high2);
                 var qB = ((ql.AsUInt16() >> 4).AsByte() & low4) | (Avx512BW.ShiftRightLogicalVariable(qh, shiftB).AsByte() & high2);
                 var scA = Avx512BW.PermuteVar32x16(sc, h == 0 ? spread0 : spread2);

@@ -29,8 +29,8 @@ public static unsafe partial class VecDot
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> Q8_0PairAvx512(byte* bw, byte* bx, Vector512<float> acc)
     {
-        var qw = Vector512.Create(Avx.LoadVector256((sbyte*)(bw + 2)), Avx.LoadVector256((sbyte*)(bw + 36)));
-        var qx = Vector512.Create(Avx.LoadVector256((sbyte*)(bx + 2)), Avx.LoadVector256((sbyte*)(bx + 36)));
+        var qw = LoadBlockPair(bw);
+        var qx = LoadBlockPair(bx);
         float* t = Fp16.Table;
         var d = Vector512.Create(Vector256.Create(t[*(ushort*)bw] * t[*(ushort*)bx]), Vector256.Create(t[*(ushort*)(bw + 34)] * t[*(ushort*)(bx + 34)]));
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(DotI8I8(qw, qx)), d, acc);

@@ -56,11 +56,6 @@ public static unsafe partial class VecDot
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(dot), dw * ScalePair(t, bx), acc);
     }
 
-    /// <summary>The 64 quants of two consecutive Q8_0 blocks (at +2 and +36), block 0 in the low half.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<sbyte> LoadBlockPair(byte* block) =>
-        Avx512F.InsertVector256(Avx.LoadVector256((sbyte*)(block + 2)).ToVector512Unsafe(), Avx.LoadVector256((sbyte*)(block + 36)), 1);
-
     /// <summary>The two F16 scales of consecutive Q8_0 blocks, each in the 8 lanes of its block's half.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> ScalePair(float* table, byte* block) =>
