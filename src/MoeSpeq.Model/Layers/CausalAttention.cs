@@ -65,32 +65,26 @@ public sealed unsafe class CausalAttention : IParallelTask
         var scores = t_scores is { } s && s.Length >= nKeys ? s : (t_scores = new float[Math.Max(nKeys, 256) * 2]);
         var query = new ReadOnlySpan<float>(_q + ((long)t * _heads + h) * _keyLength, _keyLength);
 
+        var keys = new ReadOnlySpan<float>(_keys + (long)first * _keyWidth + kvHead * _keyLength, (nKeys - 1) * _keyWidth + _keyLength);
+        var probabilities = scores.AsSpan(0, nKeys);
+        AttentionKernels.Scores(query, keys, _keyWidth, _scale, probabilities);
         float max = float.NegativeInfinity;
-        for (int i = 0; i < nKeys; i++)
-        {
-            var key = new ReadOnlySpan<float>(_keys + (long)(first + i) * _keyWidth + kvHead * _keyLength, _keyLength);
-            float score = TensorPrimitives.Dot(query, key) * _scale;
-            scores[i] = score;
+        foreach (float score in probabilities)
             if (score > max) max = score;
-        }
         float sink = _sinks is { } sk ? sk[h] : float.NegativeInfinity;
         if (sink > max) max = sink;
         double sum = 0;
         for (int i = 0; i < nKeys; i++)
         {
-            float e = MathF.Exp(scores[i] - max);
-            scores[i] = e;
+            float e = MathF.Exp(probabilities[i] - max);
+            probabilities[i] = e;
             sum += e;
         }
         if (_sinks is not null) sum += MathF.Exp(sink - max);
-        float inv = (float)(1.0 / sum);
+        TensorPrimitives.Multiply(probabilities, (float)(1.0 / sum), probabilities);
 
+        var values = new ReadOnlySpan<float>(_values + (long)first * _valueWidth + kvHead * _valueHeadStride, (nKeys - 1) * _valueWidth + _valueLength);
         var output = new Span<float>(_out + ((long)t * _heads + h) * _valueLength, _valueLength);
-        output.Clear();
-        for (int i = 0; i < nKeys; i++)
-        {
-            var value = new ReadOnlySpan<float>(_values + (long)(first + i) * _valueWidth + kvHead * _valueHeadStride, _valueLength);
-            TensorPrimitives.MultiplyAdd(value, scores[i] * inv, output, output);
-        }
+        AttentionKernels.WeightedSum(probabilities, values, _valueWidth, output);
     }
 }
