@@ -13,7 +13,7 @@ public sealed unsafe class CausalAttention : IParallelTask
 {
     [ThreadStatic] static float[]? t_scores;
 
-    int _heads, _group, _keyLength, _valueLength, _startPos, _window;
+    int _heads, _group, _keyLength, _valueLength, _startPos, _window, _batch;
     float _scale;
     float* _q, _keys, _values, _out;
     float[]? _sinks;
@@ -49,6 +49,7 @@ public sealed unsafe class CausalAttention : IParallelTask
             (_heads, _group, _keyLength, _valueLength, _startPos, _scale) = (heads, heads / kvHeads, keyLength, valueLength, startPos, scale);
             (_keyWidth, _valueWidth, _valueHeadStride) = (kvHeads * keyLength, kvHeads * valueHeadStride, valueHeadStride);
             (_sinks, _window) = (sinks, window);
+            _batch = batch;
             pool.Run(this, batch * heads);
             _q = _keys = _values = _out = null;
             _sinks = null;
@@ -57,7 +58,9 @@ public sealed unsafe class CausalAttention : IParallelTask
 
     void IParallelTask.Execute(int index)
     {
-        int t = index / _heads, h = index % _heads, kvHead = h / _group;
+        // Head-major: the threads work through every position of one head, then the next head of the same KV group,
+        // so that group's cached keys and values stay in the core's cache instead of being fetched again per position.
+        int h = index / _batch, t = index % _batch, kvHead = h / _group;
         int pos = _startPos + t;
         // Positions outside the window are masked to −∞ in llama.cpp: they add nothing to the max or the sum.
         int first = _window > 0 ? Math.Max(0, pos - _window + 1) : 0;
@@ -68,18 +71,14 @@ public sealed unsafe class CausalAttention : IParallelTask
         var keys = new ReadOnlySpan<float>(_keys + (long)first * _keyWidth + kvHead * _keyLength, (nKeys - 1) * _keyWidth + _keyLength);
         var probabilities = scores.AsSpan(0, nKeys);
         AttentionKernels.Scores(query, keys, _keyWidth, _scale, probabilities);
-        float max = float.NegativeInfinity;
-        foreach (float score in probabilities)
-            if (score > max) max = score;
+        // Softmax in vector passes: a long prompt takes one exponential per (query, key), and one at a time they
+        // cost more than the dot products.
+        float max = TensorPrimitives.Max(probabilities);
         float sink = _sinks is { } sk ? sk[h] : float.NegativeInfinity;
         if (sink > max) max = sink;
-        double sum = 0;
-        for (int i = 0; i < nKeys; i++)
-        {
-            float e = MathF.Exp(probabilities[i] - max);
-            probabilities[i] = e;
-            sum += e;
-        }
+        TensorPrimitives.Subtract(probabilities, max, probabilities);
+        TensorPrimitives.Exp(probabilities, probabilities);
+        double sum = TensorPrimitives.Sum(probabilities);
         if (_sinks is not null) sum += MathF.Exp(sink - max);
         TensorPrimitives.Multiply(probabilities, (float)(1.0 / sum), probabilities);
 
