@@ -26,6 +26,17 @@ public class ErrorHandlingTests
     public void BadArgumentsGiveOneLine(params string[] args) => AssertOneLineError(CliRunner.Run(args));
 
     [Theory]
+    [InlineData("0")]
+    [InlineData("-3")]
+    [InlineData("5000")]
+    public void BenchRejectsAThreadCountOutOfRange(string threads)
+    {
+        var o = CliRunner.Run("bench", "-m", TestPaths.DemoModel, "-p", "8", "-n", "4", "-r", "1", "--threads", threads);
+        AssertOneLineError(o);
+        Assert.Contains("--threads", o.Stderr);
+    }
+
+    [Theory]
     [InlineData("--link-bandwidth", "0")]
     [InlineData("--link-bandwidth", "-2")]
     [InlineData("--link-bandwidth", "NaN")]

@@ -40,7 +40,7 @@ public static class BenchCommand
         {
             int pp = p.GetValue(prompt), tg = p.GetValue(decode), r = p.GetValue(reps);
             if (pp < 1 || tg < 1 || r < 1) throw new ArgumentException("--prompt, --n-gen and --repetitions must be positive");
-            int threads = p.GetValue(common.Threads);
+            int threads = common.ThreadCount(p);
             var experts = common.Experts(p);
             if (p.GetValue(speculate))
             {

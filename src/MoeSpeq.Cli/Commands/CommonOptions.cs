@@ -255,11 +255,18 @@ public sealed class CommonOptions
         }
     }
 
-    (int Threads, int Batch) ComputeSizes(ParseResult p)
+    /// <summary>--threads, checked.</summary>
+    public int ThreadCount(ParseResult p)
     {
         int threads = p.GetValue(Threads);
-        int batch = p.GetValue(Batch);
         if (threads < 1 || threads > 1024) throw new ArgumentException($"--threads {threads} must be in 1..1024");
+        return threads;
+    }
+
+    (int Threads, int Batch) ComputeSizes(ParseResult p)
+    {
+        int threads = ThreadCount(p);
+        int batch = p.GetValue(Batch);
         if (batch < 1 || batch > 8192) throw new ArgumentException($"--batch-size {batch} must be in 1..8192");
         return (threads, batch);
     }
