@@ -45,10 +45,17 @@ public static unsafe partial class VecDot
     /// <summary>Scaled level·activation pair sums of one 64-element step: groups 2p (low half) and 2p+1 (high half).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<int> Q4_KStep(byte* q, sbyte* a, Vector512<short> sc, Vector512<byte> mask, Vector512<ushort> shifts)
-    {
-        var levels = Avx512BW.ShiftRightLogicalVariable(LoadIntoBothHalves(q).AsUInt16(), shifts).AsByte() & mask;
-        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(levels, Avx512F.LoadVector512(a)), sc);
-    }
+        => Q4_KScaledPairs(Q4_KLevels(q, mask, shifts), a, sc);
+
+    /// <summary>Σ of each pair of level·activation products, times its group's scale, for one 64-element step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<int> Q4_KScaledPairs(Vector512<byte> levels, sbyte* a, Vector512<short> sc) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(levels, Avx512F.LoadVector512(a)), sc);
+
+    /// <summary>Levels of one 64-element step: the 32 packed bytes' low nibbles in the low half, high nibbles in the high.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<byte> Q4_KLevels(byte* q, Vector512<byte> mask, Vector512<ushort> shifts) =>
+        Avx512BW.ShiftRightLogicalVariable(LoadIntoBothHalves(q).AsUInt16(), shifts).AsByte() & mask;
 
     /// <summary>vpermw indices that put scale 2p in every word of the low half and scale 2p+1 in the high half.</summary>
     static Vector512<short> ScalePick(int p) => Vector512.Create(Vector256.Create((short)(2 * p)), Vector256.Create((short)(2 * p + 1)));

@@ -69,20 +69,13 @@ public static unsafe partial class VecDot
         public Vector512<short> Sc0, Sc1, Sc2, Sc3;
     }
 
-    /// <summary>Levels of one 64-element step: the 32 packed bytes' low nibbles in the low half, high nibbles in the high.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<byte> Q4_KLevels(byte* q, Vector512<byte> mask, Vector512<ushort> shifts) =>
-        Avx512BW.ShiftRightLogicalVariable(LoadIntoBothHalves(q).AsUInt16(), shifts).AsByte() & mask;
-
     /// <summary>One activation row's block: the four scaled step sums, then the block's FMA and min correction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Q4_KMultiRow(in Q4_KUnpacked block, byte* bx, ref Vector512<float> acc, ref Vector256<float> accMin)
     {
         sbyte* a = (sbyte*)(bx + 4);
-        var sumi = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(block.Levels0, Avx512F.LoadVector512(a)), block.Sc0)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(block.Levels1, Avx512F.LoadVector512(a + 64)), block.Sc1)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(block.Levels2, Avx512F.LoadVector512(a + 128)), block.Sc2)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(block.Levels3, Avx512F.LoadVector512(a + 192)), block.Sc3);
+        var sumi = Q4_KScaledPairs(block.Levels0, a, block.Sc0) + Q4_KScaledPairs(block.Levels1, a + 64, block.Sc1)
+            + Q4_KScaledPairs(block.Levels2, a + 128, block.Sc2) + Q4_KScaledPairs(block.Levels3, a + 192, block.Sc3);
         float dx = *(float*)bx;
         acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sumi), Vector512.Create(block.Dw * dx), acc);
         accMin = Fma.MultiplyAdd(Avx.ConvertToVector256Single(MinsTimesBSums(block.ScalesMins, (short*)(bx + 260))), Vector256.Create(block.Dmin * dx), accMin);

@@ -144,7 +144,7 @@ public static unsafe partial class VecDot
         var lowBits = Sse2.Shuffle(words, 0b10_01_10_00); // [s0, s2, s1, s2]
         var topBits = Sse2.Shuffle(words, 0b01_00_00_00); // [·, s0, ·, s1]
         var low = Avx2.ShiftRightLogicalVariable(lowBits, Vector128.Create(0u, 0, 0, 4)) & Vector128.Create(0x3f3f3f3fu, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f);
-        // Bits 6–7 of each byte moved to bits 4–5: ((b ≫ 6) &amp; 3) ≪ 4 = (b ≫ 2) &amp; 0x30, bytewise within a word.
+        // Bits 6–7 of each byte moved to bits 4–5: ((b ≫ 6) & 3) ≪ 4 = (b ≫ 2) & 0x30, bytewise within a word.
         var high = Sse2.ShiftRightLogical(topBits, 2) & Vector128.Create(0u, 0x30303030, 0, 0x30303030);
         return (low | high).AsByte();
     }
