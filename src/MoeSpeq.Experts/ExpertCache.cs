@@ -62,6 +62,7 @@ public sealed unsafe class ExpertCache : IDisposable
         _expected = new bool[layers * expertsPerLayer];
         _memory = new WeightArena(slots * slotBytes);
         _base = _memory.Allocate(slots * slotBytes);
+        _memory.Populate(); // slots are filled by direct reads: committed now, not on a forward pass's first miss
     }
 
     public int SlotCount { get; }

@@ -78,6 +78,7 @@ public sealed class ExpertRuntime
             .SelectMany(l => Enumerable.Range(0, catalog.ExpertsPerLayer).Select(e => new ExpertKey(l, e))).ToArray();
         using var scratch = new WeightArena(threads * catalog.SlotBytes);
         byte* memory = scratch.Allocate(threads * catalog.SlotBytes);
+        scratch.Populate(); // time the link, not the first touch of the scratch pages
         long next = -1, bytes = 0;
         long t0 = Stopwatch.GetTimestamp();
         Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, worker =>
