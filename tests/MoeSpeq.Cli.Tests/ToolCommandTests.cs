@@ -196,6 +196,51 @@ public class ToolCommandTests
     }
 
     [Fact]
+    public void OffloadedBenchMeasuresEveryConfigurationInRoundsForBothRoutings()
+    {
+        string dir = Directory.CreateTempSubdirectory("moespeq-bench-offload").FullName;
+        try
+        {
+            string trace = Path.Combine(dir, "routing.trace");
+            var record = CliRunner.Run("run", "-p", "The function returns", "-n", "24", "--trace", trace);
+            Assert.True(record.ExitCode == 0, record.Stderr);
+
+            var o = CliRunner.Run("bench", "-m", MoeSpeq.TestSupport.TestPaths.DemoModel, "--slow-tier", "host", "--link-bandwidth", "2",
+                "--expert-cache", "25%", "--sweep", "50%", "--routing-replay", trace, "-n", "3", "--warmup", "2", "-r", "2", "--json");
+            Assert.True(o.ExitCode == 0, o.Stderr);
+            Assert.Contains("(round 2 of 2)", o.Stderr);
+            var json = JsonDocument.Parse(o.Stdout).RootElement;
+            Assert.Equal(2, json.GetProperty("rounds").GetInt32());
+            var rows = json.GetProperty("rows").EnumerateArray().ToList();
+            string[] expected = ["on demand (no cache)", "LRU", "LFU", "lookahead-aware", "LRU + gate-lookahead:1", "lookahead-aware + gate-lookahead:1",
+                                 "oracle (Belady, perfect prefetch)", "lookahead-aware + gate-lookahead:1"];
+            foreach (string routing in new[] { "model's own", "replayed" })
+            {
+                var group = rows.Where(r => r.GetProperty("routing").GetString() == routing).ToList();
+                Assert.Equal(expected, group.Select(r => r.GetProperty("configuration").GetString()));
+                Assert.Equal(["one layer", "25%", "25%", "25%", "25%", "25%", "25%", "50%"], group.Select(r => r.GetProperty("budget").GetString()));
+                Assert.Equal(1.0, group[0].GetProperty("over_on_demand").GetDouble(), 12);
+                Assert.Equal(0.0, group[0].GetProperty("hit_rate").GetDouble());
+                Assert.True(group[6].GetProperty("bound").GetBoolean());
+                foreach (var row in group)
+                {
+                    var byRound = row.GetProperty("decode_tokens_per_second_by_round").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                    Assert.Equal(2, byRound.Length);
+                    Assert.All(byRound, v => Assert.True(v > 0));
+                    // The median of two rounds is their mean.
+                    Assert.Equal(byRound.Average(), row.GetProperty("decode_tokens_per_second").GetDouble(), 9);
+                }
+                // Budgeted rows keep experts between tokens; on demand re-reads every routed expert.
+                Assert.True(group[1].GetProperty("bytes_per_token").GetDouble() < group[0].GetProperty("bytes_per_token").GetDouble());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void BenchSpeculateReplaysARecordedSelfDraftRunInTheFigure13Structure()
     {
         string dir = Directory.CreateTempSubdirectory("moespeq-bench-spec").FullName;

@@ -22,7 +22,7 @@ public static class BenchCommand
         var common = new CommonOptions(modelRequired: true);
         var prompt = new Option<int>("--prompt", "-p") { Description = "prompt tokens for the prefill test", DefaultValueFactory = _ => 512 };
         var decode = new Option<int>("--n-gen", "-n") { Description = "tokens for the decode test", DefaultValueFactory = _ => 128 };
-        var reps = new Option<int>("--repetitions", "-r") { Description = "timed repetitions (best is reported)", DefaultValueFactory = _ => 2 };
+        var reps = new Option<int>("--repetitions", "-r") { Description = "timed repetitions: the best is reported; offloaded, rounds over every configuration, each figure the median (default there: 1)", DefaultValueFactory = _ => 2 };
         var json = new Option<bool>("--json") { Description = "print one JSON object instead of a table" };
         var warmup = new Option<int>("--warmup") { Description = "offloaded: untimed decode steps before the timed ones", DefaultValueFactory = _ => 8 };
         var sweep = new Option<string>("--sweep") { Description = "offloaded: further budgets for the lookahead-aware + predictor run", DefaultValueFactory = _ => "100%,50%,25%,12.5%" };
@@ -93,7 +93,7 @@ public static class BenchCommand
                 var sweepBudgets = List(p.GetValue(sweep)!).Select(ExpertBudget.Parse).ToArray();
                 // Decode is what offloading changes; a short prompt only fills the KV cache it attends to.
                 var settings = new OffloadBenchmark.Settings(Math.Min(pp, 16), w, tg, experts.Options.Predictor is "none" ? "gate-lookahead:1" : experts.Options.Predictor,
-                    experts.Options.Budget, sweepBudgets);
+                    experts.Options.Budget, sweepBudgets, p.GetResult(reps) is { Implicit: false } ? r : 1);
                 string path = common.ModelPath(p);
                 var options = common.Options(p, threads, p.GetValue(common.Batch));
                 var report = OffloadBenchmark.Run(rt => ModelLoader.Load(path, rt.Attach(options)), experts, settings, line => Console.Error.WriteLine($"bench: {line}"));
