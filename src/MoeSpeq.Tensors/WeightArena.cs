@@ -18,6 +18,7 @@ public sealed unsafe partial class WeightArena : IDisposable
     const long PieceAlignment = 64;
 
     byte* _base;
+    nuint _reserved; // capacity rounded up to whole huge pages
     long _used;
 
     /// <param name="capacity">Bytes to reserve; pages are committed only as pieces are written.</param>
@@ -26,10 +27,10 @@ public sealed unsafe partial class WeightArena : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
         Capacity = capacity;
         if (capacity == 0) return;
-        nuint size = ((nuint)capacity + HugePage - 1) / HugePage * HugePage;
-        try { _base = (byte*)NativeMemory.AlignedAlloc(size, HugePage); }
+        _reserved = ((nuint)capacity + HugePage - 1) / HugePage * HugePage;
+        try { _base = (byte*)NativeMemory.AlignedAlloc(_reserved, HugePage); }
         catch (OutOfMemoryException) { throw new OutOfMemoryException($"cannot reserve {capacity:N0} bytes for resident weights"); }
-        if (OperatingSystem.IsLinux()) _ = Madvise(_base, size, MadvHugePage); // advice only: without THP the arena still works
+        if (OperatingSystem.IsLinux()) _ = Madvise(_base, _reserved, MadvHugePage); // advice only: without THP the arena still works
     }
 
     public long Capacity { get; }
@@ -69,11 +70,10 @@ public sealed unsafe partial class WeightArena : IDisposable
     public void Populate()
     {
         if (Capacity == 0) return;
-        nuint size = ((nuint)Capacity + HugePage - 1) / HugePage * HugePage;
-        if (OperatingSystem.IsLinux() && Madvise(Base, size, MadvPopulateWrite) == 0) return;
+        if (OperatingSystem.IsLinux() && Madvise(Base, _reserved, MadvPopulateWrite) == 0) return;
         // Kernels before 5.14 lack MADV_POPULATE_WRITE: touch one byte per page, spread over the cores as the kernel would not.
         byte* start = Base;
-        long pages = (long)(size / 4096);
+        long pages = (long)(_reserved / 4096);
         Parallel.For(0, Environment.ProcessorCount, worker =>
         {
             for (long page = worker; page < pages; page += Environment.ProcessorCount) start[page * 4096] = 0;

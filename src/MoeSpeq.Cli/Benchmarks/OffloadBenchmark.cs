@@ -63,7 +63,7 @@ public static class OffloadBenchmark
                 ($"LRU + {settings.Predictor}", common with { Budget = settings.Budget, Policy = "lru", Predictor = settings.Predictor }, budget),
                 (best, common with { Budget = settings.Budget, Policy = "lookahead", Predictor = settings.Predictor }, budget),
             };
-            const int OracleAfter = 5; // the bound's row follows the measured rows at the main budget
+            int oracleAfter = configurations.Count - 1; // the bound's row follows the measured rows at the main budget
             foreach (var b in settings.Sweep.Where(b => b != settings.Budget))
                 configurations.Add((best, common with { Budget = b, Policy = "lookahead", Predictor = settings.Predictor }, b.ToString()));
 
@@ -103,7 +103,7 @@ public static class OffloadBenchmark
             for (int c = 0; c < configurations.Count; c++)
             {
                 rows.Add(Summarise(routing, configurations[c].Name, configurations[c].Budget, samples[c], onDemand, expected: false));
-                if (c == OracleAfter) rows.Add(Summarise(routing, "oracle (Belady, perfect prefetch)", budget, oracle, onDemand, expected: true));
+                if (c == oracleAfter) rows.Add(Summarise(routing, "oracle (Belady, perfect prefetch)", budget, oracle, onDemand, expected: true));
             }
         }
         return new Report(rows, Median(links), expertBytesPerToken, tier);
@@ -119,7 +119,7 @@ public static class OffloadBenchmark
             [.. samples.Select(s => s.TokensPerSecond)], expected);
 
     /// <summary>The middle value; the mean of the two middle values when the count is even.</summary>
-    internal static double Median(IEnumerable<double> values)
+    static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
         if (sorted.Length == 0) throw new ArgumentException("no values to take the median of", nameof(values));
